@@ -1,0 +1,284 @@
+/*
+ * INI config loading on top of inih. inih does the lexing; we count lines
+ * through our own reader so every key and section keeps its line number.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+struct parse_state {
+	struct config *cfg;
+	FILE *f;
+	unsigned line;			/* line most recently read */
+	unsigned section_line;		/* line of the last [header] */
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static char *counting_reader(char *str, int num, void *stream)
+{
+	struct parse_state *ps = stream;
+	char *s = fgets(str, num, ps->f);
+	const char *p = s;
+
+	if (!s)
+		return NULL;
+	ps->line++;
+	while (p && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p && *p == '[')
+		ps->section_line = ps->line;
+	return s;
+}
+
+static int fail(struct parse_state *ps, const char *fmt, const char *a,
+		const char *b)
+{
+	if (!ps->failed)
+		snprintf(ps->err, ps->errlen, "%s:%u: ", ps->cfg->path, ps->line);
+	if (!ps->failed) {
+		size_t n = strlen(ps->err);
+
+		snprintf(ps->err + n, ps->errlen - n, fmt, a, b);
+	}
+	ps->failed = true;
+	return 0;	/* tells inih to stop */
+}
+
+static int set_value(struct parse_state *ps, struct config_value *v,
+		     const char *section, const char *key, const char *value)
+{
+	if (v->line)
+		return fail(ps, "duplicate key '%s' in [%s]", key, section);
+	if (strlen(value) >= sizeof(v->text))
+		return fail(ps, "value of '%s' in [%s] is too long", key,
+			    section);
+	strcpy(v->text, value);
+	v->line = ps->line;
+	return 1;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= CONFIG_NAME_MAX)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789._-") == n;
+}
+
+static struct config_node *node_for_section(struct parse_state *ps,
+					    const char *section)
+{
+	struct config *cfg = ps->cfg;
+	const char *name = section + 5;
+	unsigned i;
+
+	for (i = 0; i < cfg->n_nodes; i++)
+		if (strcmp(cfg->nodes[i].name, name) == 0)
+			return &cfg->nodes[i];
+	return NULL;
+}
+
+static int handle_node_key(struct parse_state *ps, const char *section,
+			   const char *key, const char *value)
+{
+	struct config *cfg = ps->cfg;
+	struct config_node *n = node_for_section(ps, section);
+
+	if (!n) {
+		if (!valid_name(section + 5))
+			return fail(ps, "bad node name in [%s]%s", section, "");
+		if (cfg->n_nodes == CONFIG_MAX_NODES)
+			return fail(ps, "too many node sections ([%s])%s",
+				    section, "");
+		n = &cfg->nodes[cfg->n_nodes++];
+		strcpy(n->name, section + 5);
+		n->line = ps->section_line;
+	} else if (n->line != ps->section_line) {
+		return fail(ps, "section [%s] appears twice%s", section, "");
+	}
+	if (strcmp(key, "disk") == 0)
+		return set_value(ps, &n->disk, section, key, value);
+	if (strcmp(key, "nbd") == 0)
+		return set_value(ps, &n->nbd, section, key, value);
+	if (strcmp(key, "control") == 0)
+		return set_value(ps, &n->control, section, key, value);
+	if (strcmp(key, "direct-io") == 0)
+		return set_value(ps, &n->direct_io, section, key, value);
+	return fail(ps, "unknown key '%s' in [%s]", key, section);
+}
+
+static int handle_resource_key(struct parse_state *ps, const char *key,
+			       const char *value)
+{
+	struct config *cfg = ps->cfg;
+
+	if (strcmp(key, "name") == 0)
+		return set_value(ps, &cfg->name, "resource", key, value);
+	if (strcmp(key, "description") == 0)
+		return set_value(ps, &cfg->description, "resource", key, value);
+	if (strcmp(key, "direct-io") == 0)
+		return set_value(ps, &cfg->direct_io, "resource", key, value);
+	return fail(ps, "unknown key '%s' in [%s]", key, "resource");
+}
+
+static int on_ini_key(void *user, const char *section, const char *key,
+		       const char *value)
+{
+	struct parse_state *ps = user;
+
+	if (!key)	/* a section header with no keys yet */
+		return 1;
+	if (strcmp(section, "resource") == 0)
+		return handle_resource_key(ps, key, value);
+	if (strncmp(section, "node ", 5) == 0)
+		return handle_node_key(ps, section, key, value);
+	return fail(ps, "unknown section [%s] (key '%s')", section, key);
+}
+
+int config_parse_bool(const char *s, bool *ret)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int check_bool(struct config *cfg, const struct config_value *v,
+		      const char *key, char *err, size_t errlen)
+{
+	bool b;
+
+	if (!v->line || config_parse_bool(v->text, &b) == 0)
+		return 0;
+	snprintf(err, errlen, "%s:%u: '%s' must be yes or no, not '%s'",
+		 cfg->path, v->line, key, v->text);
+	return -EINVAL;
+}
+
+static int require(struct config *cfg, const struct config_value *v,
+		   unsigned section_line, const char *section,
+		   const char *key, char *err, size_t errlen)
+{
+	if (v->line)
+		return 0;
+	snprintf(err, errlen, "%s:%u: [%s] is missing required key '%s'",
+		 cfg->path, section_line, section, key);
+	return -EINVAL;
+}
+
+/* Checks that need the whole file: required keys, value syntax. */
+static int check_config(struct config *cfg, char *err, size_t errlen)
+{
+	unsigned i;
+	int r;
+
+	if (!cfg->name.line) {
+		snprintf(err, errlen, "%s: missing [resource] section or its "
+			 "required key 'name'", cfg->path);
+		return -EINVAL;
+	}
+	if (!valid_name(cfg->name.text)) {
+		snprintf(err, errlen, "%s:%u: 'name' must be 1-%d characters "
+			 "of A-Z a-z 0-9 . _ -", cfg->path, cfg->name.line,
+			 CONFIG_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	if (strlen(cfg->description.text) >= CONFIG_TEXT_MAX) {
+		snprintf(err, errlen, "%s:%u: 'description' is too long",
+			 cfg->path, cfg->description.line);
+		return -EINVAL;
+	}
+	r = check_bool(cfg, &cfg->direct_io, "direct-io", err, errlen);
+	if (r < 0)
+		return r;
+	if (cfg->n_nodes == 0) {
+		snprintf(err, errlen, "%s: no [node NAME] section", cfg->path);
+		return -EINVAL;
+	}
+	for (i = 0; i < cfg->n_nodes; i++) {
+		struct config_node *n = &cfg->nodes[i];
+		char sec[CONFIG_NAME_MAX + 8];
+
+		snprintf(sec, sizeof(sec), "node %s", n->name);
+		r = require(cfg, &n->disk, n->line, sec, "disk", err, errlen);
+		if (r == 0)
+			r = require(cfg, &n->nbd, n->line, sec, "nbd", err,
+				    errlen);
+		if (r == 0)
+			r = require(cfg, &n->control, n->line, sec, "control",
+				    err, errlen);
+		if (r == 0)
+			r = check_bool(cfg, &n->direct_io, "direct-io", err,
+				       errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct config *ret, char *err, size_t errlen)
+{
+	struct parse_state ps = { .cfg = ret, .err = err, .errlen = errlen };
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->path, sizeof(ret->path), "%s", path);
+	ps.f = fopen(path, "re");
+	if (!ps.f) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(errno));
+		return r;
+	}
+	r = ini_parse_stream(counting_reader, &ps, on_ini_key, &ps);
+	fclose(ps.f);
+	if (ps.failed)
+		return -EINVAL;
+	if (r != 0) {
+		snprintf(err, errlen, "%s:%d: syntax error (expected "
+			 "'[section]' or 'key = value')", path, r);
+		return -EINVAL;
+	}
+	return check_config(ret, err, errlen);
+}
+
+const struct config_node *config_find_node(const struct config *cfg,
+					   const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->n_nodes; i++)
+		if (strcmp(cfg->nodes[i].name, name) == 0)
+			return &cfg->nodes[i];
+	return NULL;
+}
+
+bool config_direct_io(const struct config *cfg, const struct config_node *n)
+{
+	bool b = true;
+
+	if (n->direct_io.line)
+		config_parse_bool(n->direct_io.text, &b);
+	else if (cfg->direct_io.line)
+		config_parse_bool(cfg->direct_io.text, &b);
+	return b;
+}

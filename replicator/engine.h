@@ -1,0 +1,96 @@
+/*
+ * The io_uring event loop. The only module that includes liburing.h.
+ *
+ * Every operation is described by a caller-owned struct engine_op (embed it
+ * in the context it belongs to; container_of() gets back to it). The op's
+ * callback runs once, from engine_run_once(), with the result: bytes moved
+ * or a negative errno. Short disk reads/writes and -EAGAIN are resubmitted
+ * here, so callers of engine_read()/engine_write() only ever see the full
+ * length or an error. Socket ops report what the kernel did (a stream may
+ * move fewer bytes; the caller owns that framing).
+ *
+ * Prep functions queue an SQE and cannot fail: when the submission queue
+ * is full they submit what is queued first. SQEs are submitted in one batch
+ * per loop iteration.
+ */
+#ifndef REPD_ENGINE_H
+#define REPD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <linux/time_types.h>
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct engine;
+struct engine_op;
+
+typedef void engine_cb_fn(struct engine_op *op, int res);
+
+enum engine_kind {
+	ENGINE_OP_OTHER,		/* result passed through as is */
+	ENGINE_OP_READ,			/* full-length disk read */
+	ENGINE_OP_WRITE,		/* full-length disk write */
+};
+
+struct engine_op {
+	engine_cb_fn *cb;		/* called once with the result */
+	/* private to the engine: state for resubmitting short disk I/O */
+	enum engine_kind kind;
+	int fd;
+	int rw_flags;			/* RWF_* for writes */
+	uint8_t *buf;
+	uint32_t len;			/* total bytes */
+	uint32_t done;			/* bytes moved so far */
+	uint64_t off;
+};
+
+/* Create the loop with room for `entries` SQEs. 0 or -errno. Allocates. */
+int engine_new(unsigned entries, struct engine **ret);
+/* Destroy the loop (NULL is fine); returns NULL. */
+struct engine *engine_free(struct engine *e);
+
+/* Submit what is queued, wait for at least one completion (or a signal),
+ * run the callbacks of every completion available. 0 or -errno. */
+int engine_run_once(struct engine *e);
+
+/* Operations in flight (queued or submitted, callback not yet run). */
+unsigned engine_inflight(const struct engine *e);
+
+/* Disk I/O; buf is borrowed until the callback. */
+void engine_read(struct engine *e, struct engine_op *op, int fd, void *buf,
+		 uint32_t len, uint64_t off);
+void engine_write(struct engine *e, struct engine_op *op, int fd,
+		  const void *buf, uint32_t len, uint64_t off, int rw_flags);
+void engine_fsync(struct engine *e, struct engine_op *op, int fd,
+		  bool datasync);
+void engine_fallocate(struct engine *e, struct engine_op *op, int fd,
+		      int mode, uint64_t off, uint64_t len);
+void engine_fadvise(struct engine *e, struct engine_op *op, int fd,
+		    uint64_t off, uint32_t len, int advice);
+void engine_madvise(struct engine *e, struct engine_op *op, void *addr,
+		    size_t len, int advice);
+
+/* Sockets; buffers and msg are borrowed until the callback. */
+void engine_accept(struct engine *e, struct engine_op *op, int fd);
+void engine_recv(struct engine *e, struct engine_op *op, int fd, void *buf,
+		 size_t len, int flags);
+void engine_sendmsg(struct engine *e, struct engine_op *op, int fd,
+		    const struct msghdr *msg, int flags);
+void engine_poll(struct engine *e, struct engine_op *op, int fd,
+		 unsigned mask);
+
+/* A timer: res is -ETIME when it expires, -ECANCELED if cancelled. The
+ * timespec is borrowed until the callback. */
+void engine_timeout(struct engine *e, struct engine_op *op,
+		    struct __kernel_timespec *ts);
+
+/* Ask the kernel to cancel `target` (its callback still runs, usually with
+ * -ECANCELED). `op` gets the cancel's own result; it may be NULL. */
+void engine_cancel(struct engine *e, struct engine_op *op,
+		   struct engine_op *target);
+
+#endif /* REPD_ENGINE_H */

@@ -1,0 +1,359 @@
+/*
+ * repd: one resource on one node. Connects the pieces: config, backing
+ * store, NBD server and the io_uring loop; handles signals and daemon mode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "netaddr.h"
+#include "server.h"
+#include "store.h"
+
+#define RING_ENTRIES	1024
+#define MAX_IOS		512		/* request contexts, all clients */
+#define MAX_CONN_IOS	128		/* in flight per connection */
+#define MAX_CONNS	64
+#define MAX_PAYLOAD	(32u << 20)	/* advertised maximum block size */
+#define DRAIN_SECONDS	30		/* then clients that do not read
+					 * their replies are hung up on */
+
+struct daemon_state {
+	struct engine *eng;
+	struct server *srv;
+	struct engine_op sig_op;
+	int sig_fd;
+	struct engine_op drain_timer_op;
+	struct __kernel_timespec drain_ts;
+	bool stopping;
+	bool forced;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: repd --config FILE --node NAME [--foreground] [-v]\n"
+"\n"
+"Serve one replicated resource on this node over NBD.\n"
+"\n"
+"  -c, --config FILE   resource configuration (INI), same on every node\n"
+"  -n, --node NAME     which [node NAME] section is this host\n"
+"  -f, --foreground    stay in the foreground and log to stderr\n"
+"  -v, --verbose       debug logging\n"
+"  -h, --help          this text\n"
+"  -V, --version       print the version\n");
+}
+
+/* "FILE:LINE: key: message" for errors tied to one config value. */
+static int config_error(const struct config *cfg,
+			const struct config_value *v, const char *key,
+			const char *msg, int err)
+{
+	fprintf(stderr, "repd: %s:%u: %s: %s%s%s\n", cfg->path, v->line, key,
+		msg, err ? ": " : "", err ? strerror(-err) : "");
+	return err ? err : -EINVAL;
+}
+
+static void on_drain_timer(struct engine_op *op, int res)
+{
+	struct daemon_state *d = container_of(op, struct daemon_state,
+					      drain_timer_op);
+
+	if (res != -ETIME)
+		return;
+	log_msg(LOG_WARNING, "drain took longer than %d s: hanging up on "
+		"remaining clients", DRAIN_SECONDS);
+	d->forced = true;
+	server_drain(d->srv, true);
+}
+
+static void on_signal(struct engine_op *op, int res)
+{
+	struct daemon_state *d = container_of(op, struct daemon_state, sig_op);
+	struct signalfd_siginfo si;
+
+	if (res < 0) {
+		log_errno(LOG_ERR, res, "signalfd poll");
+		return;
+	}
+	if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si)) {
+		engine_poll(d->eng, &d->sig_op, d->sig_fd, POLLIN);
+		return;
+	}
+	if (!d->stopping) {
+		log_msg(LOG_NOTICE, "%s: shutting down", strsignal(
+			(int)si.ssi_signo));
+		d->stopping = true;
+		server_drain(d->srv, false);
+		d->drain_ts.tv_sec = DRAIN_SECONDS;
+		d->drain_timer_op.cb = on_drain_timer;
+		engine_timeout(d->eng, &d->drain_timer_op, &d->drain_ts);
+	} else if (!d->forced) {
+		log_msg(LOG_NOTICE, "second signal: hanging up on clients");
+		d->forced = true;
+		server_drain(d->srv, true);
+	}
+	engine_poll(d->eng, &d->sig_op, d->sig_fd, POLLIN);
+}
+
+static int setup_signals(struct daemon_state *d)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);	/* a vanished client is an EPIPE */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sig_fd < 0)
+		return -errno;
+	d->sig_op.cb = on_signal;
+	engine_poll(d->eng, &d->sig_op, d->sig_fd, POLLIN);
+	return 0;
+}
+
+/*
+ * Fork into the background. The parent waits until the child reports
+ * that it is serving (or why it failed) so the exit status is meaningful.
+ * Returns in the child with the write end of the report pipe.
+ */
+static int daemonize(int *ret_report_fd)
+{
+	int p[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		return -errno;
+	*ret_report_fd = p[1];
+	return 0;
+}
+
+static void report_ready(int *fd, char status)
+{
+	if (*fd < 0)
+		return;
+	if (write(*fd, &status, 1) != 1)
+		log_errno(LOG_WARNING, -errno, "report to parent");
+	close(*fd);
+	*fd = -1;
+}
+
+/* Point stdin/stdout/stderr at /dev/null once logging goes to syslog. */
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+}
+
+static int check_control_path(const struct config *cfg,
+			      const struct config_node *node)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", node->control.text);
+	if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode))
+		return config_error(cfg, &node->control, "control",
+				    "directory does not exist", -ENOENT);
+	return 0;
+}
+
+static int open_listener(const struct config *cfg,
+			 const struct config_node *node, struct server *srv)
+{
+	struct netaddr a;
+	char name[300];
+	int fd, r;
+
+	r = netaddr_parse(node->nbd.text, &a);
+	if (r < 0)
+		return config_error(cfg, &node->nbd, "nbd", r == -EINVAL ?
+			"expected HOST:PORT, [IPV6]:PORT or unix:PATH" :
+			"cannot resolve host", 0);
+	netaddr_format(&a, name, sizeof(name));
+	fd = netaddr_listen(&a, 128);
+	if (fd < 0) {
+		char msg[400];
+
+		snprintf(msg, sizeof(msg), "cannot listen on %s", name);
+		return config_error(cfg, &node->nbd, "nbd", msg, fd);
+	}
+	r = server_add_listener(srv, fd, a.is_unix);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	log_msg(LOG_INFO, "serving NBD on %s", name);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_state d = { .sig_fd = -1 };
+	const char *config_path = NULL, *node_name = NULL;
+	const struct config_node *node;
+	struct server_params sp;
+	struct nbd_export export;
+	struct store store = { .fd = -1, .fd_direct = -1 };
+	static struct config cfg;
+	bool foreground = false, fell_back;
+	int opt, r, report_fd = -1;
+	char err[PATH_MAX + 256];
+
+	while ((opt = getopt_long(argc, argv, "c:n:fvhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'n': node_name = optarg; break;
+		case 'f': foreground = true; break;
+		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("repd %s\n", REPD_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config_path || !node_name || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(config_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "repd: %s\n", err);
+		return 1;
+	}
+	node = config_find_node(&cfg, node_name);
+	if (!node) {
+		fprintf(stderr, "repd: %s: no [node %s] section\n", cfg.path,
+			node_name);
+		return 1;
+	}
+	if (check_control_path(&cfg, node) < 0)
+		return 1;
+	r = store_open(&store, node->disk.text, config_direct_io(&cfg, node),
+		       &fell_back);
+	if (r < 0) {
+		config_error(&cfg, &node->disk, "disk", node->disk.text, r);
+		return 1;
+	}
+	if (fell_back)
+		log_msg(LOG_WARNING, "%s: O_DIRECT not supported here, using "
+			"buffered I/O", node->disk.text);
+
+	memset(&export, 0, sizeof(export));
+	export.name = cfg.name.text;
+	export.description = cfg.description.text;
+	export.size = store.size;
+	export.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
+			NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
+			NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO |
+			NBD_FLAG_SEND_CACHE | NBD_FLAG_SEND_DF |
+			NBD_FLAG_CAN_MULTI_CONN;
+	/* Any alignment works (unaligned requests take the buffered path),
+	 * but 4 KiB keeps clients on the O_DIRECT path. */
+	export.min_block = 1;
+	export.pref_block = 4096;
+	export.max_block = MAX_PAYLOAD;
+
+	r = engine_new(RING_ENTRIES, &d.eng);
+	if (r < 0) {
+		fprintf(stderr, "repd: io_uring set-up failed: %s\n",
+			strerror(-r));
+		return 1;
+	}
+	sp = (struct server_params){
+		.engine = d.eng, .store = &store, .export = &export,
+		.max_ios = MAX_IOS, .max_conn_ios = MAX_CONN_IOS,
+		.max_conns = MAX_CONNS,
+	};
+	r = server_new(&sp, &d.srv);
+	if (r < 0) {
+		fprintf(stderr, "repd: cannot allocate buffers: %s\n",
+			strerror(-r));
+		return 1;
+	}
+	if (open_listener(&cfg, node, d.srv) < 0)
+		return 1;
+	if (!foreground) {
+		r = daemonize(&report_fd);
+		if (r < 0) {
+			fprintf(stderr, "repd: fork: %s\n", strerror(-r));
+			return 1;
+		}
+		log_use_syslog("repd");
+		detach_stdio();
+	}
+	r = setup_signals(&d);
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "signals");
+		report_ready(&report_fd, 1);
+		return 1;
+	}
+	log_msg(LOG_INFO, "resource %s, node %s: %s, %" PRIu64 " bytes, %s "
+		"I/O, standalone primary", cfg.name.text, node->name,
+		node->disk.text, store.size,
+		store.direct ? "direct" : "buffered");
+	report_ready(&report_fd, 0);
+
+	while (!(d.stopping && server_drained(d.srv))) {
+		r = engine_run_once(d.eng);
+		if (r < 0) {
+			log_errno(LOG_CRIT, r, "event loop");
+			return 1;
+		}
+		server_poll(d.srv);
+	}
+	/* Every reply has been sent; make the data durable before exit. */
+	if (fdatasync(store.fd) < 0) {
+		log_errno(LOG_ERR, -errno, "final flush of %s",
+			  node->disk.text);
+		return 1;
+	}
+	log_msg(LOG_NOTICE, "stopped cleanly");
+	d.srv = server_free(d.srv);
+	store_close(&store);
+	close(d.sig_fd);
+	d.eng = engine_free(d.eng);
+	return 0;
+}

@@ -1,0 +1,1109 @@
+/*
+ * NBD server on the io_uring loop.
+ *
+ * Ownership: a struct nbd_io is in exactly one place at a time: the free
+ * list, a connection's receive path (payload arriving), the blocked-writes
+ * FIFO, the ring (a disk op in flight) or a connection's send queue. It is
+ * returned to the free list only when its reply has been sent in full or
+ * the connection died. A connection is freed only when it owns no io and
+ * has no socket op in flight.
+ *
+ * Invariants:
+ * - replies of one connection go out through at most one sendmsg in flight,
+ *   so reply bytes never interleave on the stream;
+ * - a modifying request (WRITE, TRIM, WRITE_ZEROES) never runs while an
+ *   earlier overlapping one is in flight, so overlapping writes reach the
+ *   disk in the order they were received (the replicas will depend on it);
+ * - no malloc on the data path: contexts and buffers come from pools made
+ *   at start-up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+#define RBUF_SIZE	(256u * 1024u)	/* request headers and small payloads */
+#define HSOUT_SIZE	(2u * NBD_HS_OUT_MAX)
+#define SEND_IOV_MAX	128u		/* iovecs in one sendmsg */
+#define MAX_EXTENTS	1024u		/* extents in one BLOCK_STATUS reply */
+#define ZERO_CHUNK	(1u << 20)	/* write-zeroes fallback unit */
+#define TRIM_RSS_ABOVE	(4u << 20)	/* give back buffer pages beyond this */
+#define MAX_LISTENERS	8
+
+enum io_stage {
+	IO_STAGE_MAIN,			/* the command's own disk op */
+	IO_STAGE_ZERO_WRITE,		/* write-zeroes by writing zeroes */
+	IO_STAGE_FUA_SYNC,		/* fdatasync after TRIM/ZEROES + FUA */
+};
+
+struct nbd_io {
+	struct engine_op op;		/* the disk op in flight */
+	struct server *srv;
+	struct conn *conn;		/* owner while not free */
+	struct nbd_request req;
+	struct nbd_io *next;		/* free list, blocked FIFO, send queue */
+	struct nbd_io *wprev, *wnext;	/* in-flight modifying requests */
+	uint8_t *buf;			/* max_block bytes, page aligned */
+	enum io_stage stage;
+	uint64_t zero_pos;		/* write-zeroes fallback progress */
+	uint32_t hdr_len;		/* reply header bytes in hdr[] */
+	uint32_t data_len;		/* reply data bytes in buf[] */
+	uint32_t sent;			/* reply bytes already sent */
+	bool in_wlist;			/* counted in the write-order list */
+	uint8_t hdr[NBD_CHUNK_ERROR_MAX]; /* reply header */
+};
+
+struct conn {
+	struct server *srv;
+	struct conn *prev, *next;	/* all connections */
+	struct conn *paused_next;	/* on srv->paused when paused */
+	int fd;
+	bool is_unix;
+	unsigned id;			/* for logs */
+	bool hs_done;			/* in transmission phase */
+	bool read_closed;		/* EOF, DISC, error or drain: no recv */
+	bool broken;			/* protocol violation: parse no more */
+	bool dead;			/* socket unusable: drop replies */
+	bool paused;			/* waiting for request contexts */
+	bool recv_pending, send_pending;
+	bool reaping;			/* on srv->reap, freed after the batch */
+	struct conn *reap_next;
+	struct nbd_handshake hs;
+	struct nbd_session session;	/* valid once hs_done */
+	struct engine_op recv_op, send_op;
+	uint8_t *rbuf;			/* RBUF_SIZE */
+	size_t rstart, rend;		/* unparsed bytes */
+	struct nbd_io *payload_io;	/* WRITE whose payload is arriving */
+	uint32_t payload_done;		/* its payload bytes received */
+	uint64_t discard_left;		/* payload bytes to drop (bad WRITE) */
+	uint8_t *hsout;			/* handshake replies, HSOUT_SIZE */
+	size_t hsout_len, hsout_sent;
+	struct nbd_io *sendq_head, *sendq_tail; /* replies ready, in order */
+	unsigned inflight;		/* ios owned by this connection */
+	struct iovec iov[SEND_IOV_MAX];
+	struct msghdr msg;
+};
+
+struct listener {
+	struct server *srv;
+	struct engine_op op;
+	int fd;
+	bool is_unix;
+	bool active;			/* accept op in flight */
+};
+
+struct server {
+	struct engine *eng;
+	struct store *store;
+	const struct nbd_export *export;
+	unsigned max_ios, max_conn_ios, max_conns;
+	struct nbd_io *ios;		/* the pool */
+	uint8_t *bufs;			/* max_ios x max_block, one mapping */
+	size_t buf_size;
+	uint8_t *zeroes;		/* ZERO_CHUNK zero bytes, aligned */
+	struct nbd_io *free_ios;
+	unsigned n_free;
+	struct conn *conns;
+	unsigned n_conns, next_conn_id;
+	struct conn *paused;		/* connections waiting for ios */
+	struct conn *reap;		/* finished connections to free */
+	struct nbd_io *wlist;		/* in-flight modifying requests */
+	struct nbd_io *blocked_head, *blocked_tail;
+	struct listener listeners[MAX_LISTENERS];
+	unsigned n_listeners;
+	bool draining;
+	uint64_t requests;
+};
+
+static void conn_process(struct conn *c);
+static void conn_kick_send(struct conn *c);
+static void conn_maybe_free(struct conn *c);
+static void io_execute(struct nbd_io *io);
+static void on_recv(struct engine_op *op, int res);
+static void on_accept(struct engine_op *op, int res);
+
+/* ---- pool ---- */
+
+static struct nbd_io *io_get(struct server *srv, struct conn *c)
+{
+	struct nbd_io *io = srv->free_ios;
+
+	srv->free_ios = io->next;
+	srv->n_free--;
+	io->next = NULL;
+	io->conn = c;
+	io->stage = IO_STAGE_MAIN;
+	io->hdr_len = io->data_len = io->sent = 0;
+	c->inflight++;
+	return io;
+}
+
+static void io_put(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+	struct conn *c = io->conn;
+
+	/* A huge request leaves many touched pages behind; hand them back so
+	 * that resident memory stays proportional to ordinary request sizes.
+	 * Rare and already expensive, so a direct syscall is fine here. */
+	if (io->req.len > TRIM_RSS_ABOVE &&
+	    (io->req.type == NBD_CMD_READ || io->req.type == NBD_CMD_WRITE))
+		madvise(io->buf + TRIM_RSS_ABOVE,
+			srv->buf_size - TRIM_RSS_ABOVE, MADV_DONTNEED);
+	io->conn = NULL;
+	io->next = srv->free_ios;
+	srv->free_ios = io;
+	srv->n_free++;
+	c->inflight--;
+	conn_maybe_free(c);
+}
+
+/* ---- replies ---- */
+
+static bool reply_is_structured(const struct nbd_io *io)
+{
+	return io->conn->session.structured_reply &&
+	       (io->req.type == NBD_CMD_READ ||
+		io->req.type == NBD_CMD_BLOCK_STATUS);
+}
+
+/*
+ * Finish a request: err is 0 or a negative errno; for a successful READ
+ * io->data_len bytes of io->buf follow the header. Queues the reply.
+ */
+static void io_reply(struct nbd_io *io, int err)
+{
+	struct conn *c = io->conn;
+	uint32_t wire = nbd_errno_to_wire(-err);
+
+	if (err < 0) {
+		io->data_len = 0;
+		if (reply_is_structured(io))
+			io->hdr_len = (uint32_t)nbd_encode_chunk_error(io->hdr,
+				io->req.cookie, wire, NULL);
+		else
+			io->hdr_len = (uint32_t)nbd_encode_simple_reply(io->hdr,
+				wire, io->req.cookie);
+	} else if (io->req.type == NBD_CMD_BLOCK_STATUS) {
+		io->hdr_len = 0;	/* the whole chunk is in buf */
+	} else if (reply_is_structured(io)) {
+		if (io->data_len)
+			io->hdr_len = (uint32_t)nbd_encode_chunk_offset_data(
+				io->hdr, NBD_REPLY_FLAG_DONE, io->req.cookie,
+				io->req.offset, io->data_len);
+		else
+			io->hdr_len = (uint32_t)nbd_encode_chunk_header(
+				io->hdr, NBD_REPLY_FLAG_DONE,
+				NBD_REPLY_TYPE_NONE, io->req.cookie, 0);
+	} else {
+		io->hdr_len = (uint32_t)nbd_encode_simple_reply(io->hdr,
+			NBD_SUCCESS, io->req.cookie);
+	}
+	if (c->dead) {
+		io_put(io);
+		return;
+	}
+	io->next = NULL;
+	if (c->sendq_tail)
+		c->sendq_tail->next = io;
+	else
+		c->sendq_head = io;
+	c->sendq_tail = io;
+	conn_kick_send(c);
+}
+
+static void fail_io(struct nbd_io *io, int err, const char *what)
+{
+	log_errno(LOG_ERR, err, "conn %u: %s(%" PRIu64 ", %u) %s",
+		  io->conn->id, nbd_cmd_name(io->req.type), io->req.offset,
+		  io->req.len, what);
+	io_reply(io, err);
+}
+
+/* ---- write ordering ---- */
+
+static bool overlaps(const struct nbd_request *a, const struct nbd_request *b)
+{
+	return a->offset < b->offset + b->len &&
+	       b->offset < a->offset + a->len;
+}
+
+static bool conflicts_with_wlist(const struct server *srv,
+				 const struct nbd_io *io)
+{
+	const struct nbd_io *w;
+
+	for (w = srv->wlist; w; w = w->wnext)
+		if (overlaps(&w->req, &io->req))
+			return true;
+	return false;
+}
+
+static void wlist_add(struct server *srv, struct nbd_io *io)
+{
+	io->wprev = NULL;
+	io->wnext = srv->wlist;
+	if (srv->wlist)
+		srv->wlist->wprev = io;
+	srv->wlist = io;
+	io->in_wlist = true;
+}
+
+static void wlist_del(struct server *srv, struct nbd_io *io)
+{
+	if (io->wprev)
+		io->wprev->wnext = io->wnext;
+	else
+		srv->wlist = io->wnext;
+	if (io->wnext)
+		io->wnext->wprev = io->wprev;
+	io->in_wlist = false;
+}
+
+/* Start every blocked write that no longer conflicts with an in-flight
+ * write nor with an earlier blocked one (which keeps their order). */
+static void start_unblocked(struct server *srv)
+{
+	struct nbd_io *io = srv->blocked_head, *prev = NULL, *next;
+
+	for (; io; io = next) {
+		const struct nbd_io *earlier;
+		bool wait = conflicts_with_wlist(srv, io);
+
+		next = io->next;
+		for (earlier = srv->blocked_head; !wait && earlier != io;
+		     earlier = earlier->next)
+			wait = overlaps(&earlier->req, &io->req);
+		if (wait) {
+			prev = io;
+			continue;
+		}
+		if (prev)
+			prev->next = next;
+		else
+			srv->blocked_head = next;
+		if (srv->blocked_tail == io)
+			srv->blocked_tail = prev;
+		io->next = NULL;
+		wlist_add(srv, io);
+		io_execute(io);
+	}
+}
+
+/* A modifying request finished its disk work: reply and wake waiters. */
+static void modify_done(struct nbd_io *io, int err)
+{
+	struct server *srv = io->srv;
+
+	wlist_del(srv, io);
+	io_reply(io, err);
+	if (srv->blocked_head)
+		start_unblocked(srv);
+}
+
+/* ---- request execution ---- */
+
+static void on_read_done(struct engine_op *op, int res)
+{
+	struct nbd_io *io = container_of(op, struct nbd_io, op);
+
+	if (res < 0) {
+		fail_io(io, res, "failed");
+		return;
+	}
+	io->data_len = io->req.len;
+	io_reply(io, 0);
+}
+
+static void on_modify_step(struct engine_op *op, int res);
+
+static void start_fua_sync(struct nbd_io *io)
+{
+	io->stage = IO_STAGE_FUA_SYNC;
+	io->op.cb = on_modify_step;
+	engine_fsync(io->srv->eng, &io->op, io->srv->store->fd, true);
+}
+
+/* Next chunk of a write-zeroes done by writing zero bytes. */
+static void zero_write_next(struct nbd_io *io)
+{
+	struct store *st = io->srv->store;
+	uint64_t end = io->req.offset + io->req.len;
+	uint32_t n = end - io->zero_pos < ZERO_CHUNK ?
+		     (uint32_t)(end - io->zero_pos) : ZERO_CHUNK;
+	bool fua = io->req.flags & NBD_CMD_FLAG_FUA;
+
+	io->stage = IO_STAGE_ZERO_WRITE;
+	io->op.cb = on_modify_step;
+	engine_write(io->srv->eng, &io->op,
+		     store_fd_for(st, io->zero_pos, n), io->srv->zeroes, n,
+		     io->zero_pos, fua ? RWF_DSYNC : 0);
+	io->zero_pos += n;
+}
+
+static bool fallocate_unsupported(int res)
+{
+	return res == -EOPNOTSUPP || res == -ENOTSUP || res == -EINVAL ||
+	       res == -ENODEV;
+}
+
+/* Completion of each step of TRIM and WRITE_ZEROES, and of WRITE. */
+static void on_modify_step(struct engine_op *op, int res)
+{
+	struct nbd_io *io = container_of(op, struct nbd_io, op);
+	bool fua = io->req.flags & NBD_CMD_FLAG_FUA;
+
+	switch (io->stage) {
+	case IO_STAGE_MAIN:
+		if (io->req.type == NBD_CMD_TRIM && fallocate_unsupported(res))
+			res = 0;	/* TRIM is advisory */
+		if (io->req.type == NBD_CMD_WRITE_ZEROES &&
+		    fallocate_unsupported(res)) {
+			if (io->req.flags & NBD_CMD_FLAG_FAST_ZERO) {
+				modify_done(io, -ENOTSUP);
+				return;
+			}
+			io->zero_pos = io->req.offset;
+			zero_write_next(io);
+			return;
+		}
+		if (res < 0)
+			break;
+		/* WRITE carries FUA as RWF_DSYNC; the others need a sync */
+		if (fua && io->req.type != NBD_CMD_WRITE) {
+			start_fua_sync(io);
+			return;
+		}
+		break;
+	case IO_STAGE_ZERO_WRITE:
+		if (res >= 0 && io->zero_pos < io->req.offset + io->req.len) {
+			zero_write_next(io);
+			return;
+		}
+		break;
+	case IO_STAGE_FUA_SYNC:
+		break;
+	}
+	if (res < 0) {
+		log_errno(LOG_ERR, res, "conn %u: %s(%" PRIu64 ", %u) failed",
+			  io->conn->id, nbd_cmd_name(io->req.type),
+			  io->req.offset, io->req.len);
+		modify_done(io, res);
+		return;
+	}
+	modify_done(io, 0);
+}
+
+static void on_simple_done(struct engine_op *op, int res)
+{
+	struct nbd_io *io = container_of(op, struct nbd_io, op);
+
+	if (res < 0) {
+		fail_io(io, res, "failed");
+		return;
+	}
+	io_reply(io, 0);
+}
+
+static void exec_block_status(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+	struct nbd_extent *ext = (struct nbd_extent *)(void *)
+		(io->buf + srv->buf_size / 2);
+	uint32_t max = (io->req.flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : MAX_EXTENTS;
+	int n;
+
+	if (io->req.len == 0) {
+		io_reply(io, -EINVAL);	/* the reply needs >= 1 extent */
+		return;
+	}
+	/* lseek(SEEK_DATA/SEEK_HOLE) has no io_uring op; it only reads the
+	 * extent tree, which is cheap next to the network round trip. */
+	n = store_block_status(srv->store, io->req.offset, io->req.len, ext,
+			       max);
+	if (n < 0) {
+		fail_io(io, n, "lseek failed");
+		return;
+	}
+	io->data_len = (uint32_t)nbd_encode_block_status(io->buf,
+		io->req.cookie, io->conn->session.meta_context_id, ext,
+		(uint32_t)n);
+	io_reply(io, 0);
+}
+
+/* Run a validated request on the local store. */
+static void io_execute(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+	struct store *st = srv->store;
+	const struct nbd_request *r = &io->req;
+	int mode;
+
+	switch (r->type) {
+	case NBD_CMD_READ:
+		if (r->len == 0) {
+			io_reply(io, 0);
+			return;
+		}
+		io->op.cb = on_read_done;
+		engine_read(srv->eng, &io->op, store_fd_for(st, r->offset,
+			    r->len), io->buf, r->len, r->offset);
+		return;
+	case NBD_CMD_WRITE:
+		io->op.cb = on_modify_step;
+		engine_write(srv->eng, &io->op, store_fd_for(st, r->offset,
+			     r->len), io->buf, r->len, r->offset,
+			     (r->flags & NBD_CMD_FLAG_FUA) ? RWF_DSYNC : 0);
+		return;
+	case NBD_CMD_TRIM:
+		io->op.cb = on_modify_step;
+		engine_fallocate(srv->eng, &io->op, st->fd,
+				 FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 r->offset, r->len);
+		return;
+	case NBD_CMD_WRITE_ZEROES:
+		/* Punching a hole reads back as zeroes; NO_HOLE asks us to
+		 * keep the space allocated. */
+		mode = (r->flags & NBD_CMD_FLAG_NO_HOLE) ?
+		       FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE;
+		io->op.cb = on_modify_step;
+		engine_fallocate(srv->eng, &io->op, st->fd,
+				 mode | FALLOC_FL_KEEP_SIZE, r->offset, r->len);
+		return;
+	case NBD_CMD_FLUSH:
+		/* fdatasync covers every write completed so far, on every
+		 * connection: that is what makes CAN_MULTI_CONN true. */
+		io->op.cb = on_simple_done;
+		engine_fsync(srv->eng, &io->op, st->fd, true);
+		return;
+	case NBD_CMD_CACHE:
+		io->op.cb = on_simple_done;
+		engine_fadvise(srv->eng, &io->op, st->fd, r->offset, r->len,
+			       POSIX_FADV_WILLNEED);
+		return;
+	case NBD_CMD_BLOCK_STATUS:
+		exec_block_status(io);
+		return;
+	default:
+		/* nbd_validate_request() admits no other command */
+		abort();
+	}
+}
+
+static bool is_modifying(uint16_t type)
+{
+	return type == NBD_CMD_WRITE || type == NBD_CMD_TRIM ||
+	       type == NBD_CMD_WRITE_ZEROES;
+}
+
+/* Admit a validated, complete request: order it, then execute it. */
+static void io_submit(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+
+	srv->requests++;
+	if (log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "conn %u: %s(%" PRIu64 ", %u) flags=%#x "
+			"cookie=%#" PRIx64, io->conn->id,
+			nbd_cmd_name(io->req.type), io->req.offset,
+			io->req.len, io->req.flags, io->req.cookie);
+	if (!is_modifying(io->req.type) || io->req.len == 0) {
+		if (is_modifying(io->req.type)) {
+			io_reply(io, 0);	/* zero-length: nothing to do */
+			return;
+		}
+		io_execute(io);
+		return;
+	}
+	if (srv->blocked_head || conflicts_with_wlist(srv, io)) {
+		/* wait behind the earlier overlapping write (start_unblocked
+		 * also checks earlier blocked ones, keeping arrival order) */
+		io->next = NULL;
+		if (srv->blocked_tail)
+			srv->blocked_tail->next = io;
+		else
+			srv->blocked_head = io;
+		srv->blocked_tail = io;
+		start_unblocked(srv);
+		return;
+	}
+	wlist_add(srv, io);
+	io_execute(io);
+}
+
+/* ---- connections: sending ---- */
+
+static void on_send(struct engine_op *op, int res);
+
+static void conn_kick_send(struct conn *c)
+{
+	struct nbd_io *io;
+	unsigned n = 0;
+
+	if (c->send_pending || c->dead)
+		return;
+	if (c->hsout_sent < c->hsout_len) {
+		c->iov[n].iov_base = c->hsout + c->hsout_sent;
+		c->iov[n++].iov_len = c->hsout_len - c->hsout_sent;
+	}
+	for (io = c->sendq_head; io && n + 2 <= SEND_IOV_MAX; io = io->next) {
+		uint32_t skip = io->sent;
+
+		if (skip < io->hdr_len) {
+			c->iov[n].iov_base = io->hdr + skip;
+			c->iov[n++].iov_len = io->hdr_len - skip;
+			skip = 0;
+		} else {
+			skip -= io->hdr_len;
+		}
+		if (io->data_len > skip) {
+			c->iov[n].iov_base = io->buf + skip;
+			c->iov[n++].iov_len = io->data_len - skip;
+		}
+	}
+	if (n == 0)
+		return;
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = n;
+	c->send_pending = true;
+	c->send_op.cb = on_send;
+	engine_sendmsg(c->srv->eng, &c->send_op, c->fd, &c->msg, MSG_NOSIGNAL);
+}
+
+/* Drop every queued reply of a connection whose socket failed. */
+static void conn_kill(struct conn *c)
+{
+	struct nbd_io *io;
+
+	c->dead = true;
+	c->read_closed = true;
+	while ((io = c->sendq_head)) {
+		c->sendq_head = io->next;
+		if (!c->sendq_head)
+			c->sendq_tail = NULL;
+		io_put(io);
+	}
+	if (c->payload_io) {
+		io = c->payload_io;
+		c->payload_io = NULL;
+		io_put(io);
+	}
+}
+
+static void on_send(struct engine_op *op, int res)
+{
+	struct conn *c = container_of(op, struct conn, send_op);
+	size_t left;
+
+	c->send_pending = false;
+	if (res <= 0) {
+		log_debug("conn %u: send failed (%d), dropping replies", c->id,
+			  res);
+		conn_kill(c);
+		conn_maybe_free(c);
+		return;
+	}
+	left = (size_t)res;
+	if (c->hsout_sent < c->hsout_len) {
+		size_t n = c->hsout_len - c->hsout_sent;
+
+		n = n < left ? n : left;
+		c->hsout_sent += n;
+		left -= n;
+		if (c->hsout_sent == c->hsout_len)
+			c->hsout_sent = c->hsout_len = 0;
+	}
+	while (left && c->sendq_head) {
+		struct nbd_io *io = c->sendq_head;
+		uint32_t rest = io->hdr_len + io->data_len - io->sent;
+
+		if (left < rest) {
+			io->sent += (uint32_t)left;
+			break;
+		}
+		left -= rest;
+		c->sendq_head = io->next;
+		if (!c->sendq_head)
+			c->sendq_tail = NULL;
+		io_put(io);
+	}
+	conn_kick_send(c);
+	/* handshake replies were waiting for room in hsout */
+	if (!c->hs_done && !c->read_closed && c->rend > c->rstart)
+		conn_process(c);
+	conn_maybe_free(c);
+}
+
+/* ---- connections: receiving ---- */
+
+static void conn_arm_recv(struct conn *c)
+{
+	if (c->recv_pending || c->read_closed || c->paused)
+		return;
+	c->recv_op.cb = on_recv;
+	if (c->payload_io) {
+		/* payload straight into the request buffer, no copy */
+		struct nbd_io *io = c->payload_io;
+
+		engine_recv(c->srv->eng, &c->recv_op, c->fd,
+			    io->buf + c->payload_done,
+			    io->req.len - c->payload_done, MSG_WAITALL);
+	} else {
+		if (c->rend == RBUF_SIZE)
+			return;	/* full: parsing must make room first */
+		engine_recv(c->srv->eng, &c->recv_op, c->fd,
+			    c->rbuf + c->rend, RBUF_SIZE - c->rend, 0);
+	}
+	c->recv_pending = true;
+}
+
+static void conn_pause(struct conn *c)
+{
+	if (c->paused)
+		return;
+	c->paused = true;
+	c->paused_next = c->srv->paused;
+	c->srv->paused = c;
+}
+
+/* Parse complete requests from rbuf and start them. */
+static void parse_requests(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	while (!c->broken && !c->payload_io && !c->dead) {
+		size_t avail = c->rend - c->rstart;
+		struct nbd_request req;
+		struct nbd_io *io;
+		int r;
+
+		if (c->discard_left) {
+			size_t n = avail < c->discard_left ?
+				   avail : (size_t)c->discard_left;
+
+			c->rstart += n;
+			c->discard_left -= n;
+			if (c->discard_left)
+				break;
+			continue;
+		}
+		r = nbd_decode_request(c->rbuf + c->rstart, avail, &req);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			log_msg(LOG_WARNING, "conn %u: bad request magic, "
+				"closing", c->id);
+			c->broken = c->read_closed = true;
+			break;
+		}
+		if (c->inflight >= srv->max_conn_ios || !srv->free_ios) {
+			conn_pause(c);
+			break;
+		}
+		c->rstart += NBD_REQUEST_SIZE;
+		if (req.type == NBD_CMD_DISC) {
+			log_debug("conn %u: client sent DISC", c->id);
+			c->broken = c->read_closed = true;
+			break;
+		}
+		io = io_get(srv, c);
+		io->req = req;
+		r = nbd_validate_request(&req, &c->session);
+		if (r == 0 && srv->draining)
+			r = -ESHUTDOWN;
+		if (req.type == NBD_CMD_WRITE) {
+			size_t n;
+
+			if (r < 0) {
+				/* drop the payload as it arrives, never
+				 * buffering more than rbuf */
+				log_msg(req.len > c->session.max_payload ?
+					LOG_WARNING : LOG_DEBUG,
+					"conn %u: refusing WRITE(%" PRIu64
+					", %u): %s", c->id, req.offset,
+					req.len, strerror(-r));
+				c->discard_left = req.len;
+				io_reply(io, r);
+				continue;
+			}
+			avail = c->rend - c->rstart;
+			n = avail < req.len ? avail : req.len;
+			memcpy(io->buf, c->rbuf + c->rstart, n);
+			c->rstart += n;
+			if (n < req.len) {
+				c->payload_io = io;
+				c->payload_done = (uint32_t)n;
+				break;
+			}
+		}
+		if (r < 0) {
+			log_debug("conn %u: refusing %s(%" PRIu64 ", %u): %s",
+				  c->id, nbd_cmd_name(req.type), req.offset,
+				  req.len, strerror(-r));
+			io_reply(io, r);
+			continue;
+		}
+		io_submit(io);
+	}
+	/* keep unparsed bytes at the front so a full header always fits */
+	if (c->rstart == c->rend) {
+		c->rstart = c->rend = 0;
+	} else if (c->rstart > RBUF_SIZE / 2) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+		c->rend -= c->rstart;
+		c->rstart = 0;
+	}
+}
+
+static void handshake_progress(struct conn *c)
+{
+	while (c->rend > c->rstart && c->hs.state != NBD_HS_TRANSMISSION &&
+	       c->hs.state != NBD_HS_CLOSE &&
+	       HSOUT_SIZE - c->hsout_len >= NBD_HS_OUT_MAX) {
+		size_t outlen, need, n;
+
+		n = nbd_handshake_feed(&c->hs, c->rbuf + c->rstart,
+				       c->rend - c->rstart,
+				       c->hsout + c->hsout_len, &outlen, &need);
+		c->hsout_len += outlen;
+		c->rstart += n;
+		if (n == 0) {
+			if (need > RBUF_SIZE) {
+				/* cannot happen: options are capped */
+				c->hs.state = NBD_HS_CLOSE;
+				c->hs.why = "handshake message too large";
+			}
+			break;
+		}
+	}
+	if (c->rstart == c->rend)
+		c->rstart = c->rend = 0;
+	else if (c->rstart > 0 && c->hs.state != NBD_HS_TRANSMISSION) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+		c->rend -= c->rstart;
+		c->rstart = 0;
+	}
+	if (c->hs.state == NBD_HS_CLOSE) {
+		log_msg(LOG_INFO, "conn %u: handshake ended: %s", c->id,
+			c->hs.why);
+		c->read_closed = true;
+	} else if (c->hs.state == NBD_HS_TRANSMISSION) {
+		c->hs_done = true;
+		c->session = c->hs.session;
+		log_msg(LOG_INFO, "conn %u: transmission, flags %#x%s%s",
+			c->id, c->session.tflags,
+			c->session.structured_reply ? ", structured" : "",
+			c->session.meta_context_id ? ", base:allocation" : "");
+	}
+	conn_kick_send(c);
+}
+
+static void conn_process(struct conn *c)
+{
+	if (!c->hs_done && !c->read_closed)
+		handshake_progress(c);
+	if (c->hs_done)
+		parse_requests(c);
+	conn_arm_recv(c);
+	conn_maybe_free(c);	/* only queues it; see conn_maybe_free() */
+}
+
+static void on_recv(struct engine_op *op, int res)
+{
+	struct conn *c = container_of(op, struct conn, recv_op);
+
+	c->recv_pending = false;
+	if (res <= 0) {
+		if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
+			log_errno(LOG_INFO, res, "conn %u: receive failed",
+				  c->id);
+		else
+			log_debug("conn %u: client closed", c->id);
+		c->read_closed = true;
+		if (c->payload_io) {
+			/* a WRITE cut off mid-payload is never executed */
+			struct nbd_io *io = c->payload_io;
+
+			c->payload_io = NULL;
+			io_put(io);
+		}
+		conn_maybe_free(c);
+		return;
+	}
+	if (c->payload_io) {
+		struct nbd_io *io = c->payload_io;
+
+		c->payload_done += (uint32_t)res;
+		if (c->payload_done < io->req.len) {
+			conn_arm_recv(c);
+			return;
+		}
+		c->payload_io = NULL;
+		io_submit(io);
+	} else {
+		c->rend += (size_t)res;
+	}
+	conn_process(c);
+}
+
+/*
+ * Queue the connection for freeing once it owns nothing and has nothing in
+ * flight. The free itself happens in server_poll(), after the completion
+ * batch, so no caller up the stack is left holding a dangling pointer.
+ */
+static void conn_maybe_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+	bool replies_left = c->sendq_head || c->hsout_len > c->hsout_sent;
+
+	if (c->reaping || !c->read_closed || c->recv_pending ||
+	    c->send_pending)
+		return;
+	if (c->inflight > 0 || (replies_left && !c->dead))
+		return;
+	c->reaping = true;
+	c->reap_next = srv->reap;
+	srv->reap = c;
+}
+
+static void conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->paused) {
+		struct conn **pp = &srv->paused;
+
+		while (*pp != c)
+			pp = &(*pp)->paused_next;
+		*pp = c->paused_next;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->n_conns--;
+	close(c->fd);
+	log_debug("conn %u: closed", c->id);
+	free(c->rbuf);
+	free(c);
+}
+
+static void conn_new(struct server *srv, int fd, bool is_unix)
+{
+	struct conn *c;
+	int one = 1;
+
+	if (srv->n_conns >= srv->max_conns || srv->draining) {
+		log_msg(LOG_WARNING, "refusing connection: %s",
+			srv->draining ? "shutting down" : "too many clients");
+		close(fd);
+		return;
+	}
+	if (!is_unix &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_errno(LOG_WARNING, -errno, "TCP_NODELAY");
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->rbuf = malloc(RBUF_SIZE + HSOUT_SIZE);
+	if (!c || !c->rbuf) {
+		log_msg(LOG_ERR, "out of memory for a new connection");
+		free(c);
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	c->is_unix = is_unix;
+	c->id = ++srv->next_conn_id;
+	c->hsout = c->rbuf + RBUF_SIZE;
+	c->hsout_len = nbd_handshake_init(&c->hs, srv->export, c->hsout);
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	log_debug("conn %u: accepted", c->id);
+	conn_kick_send(c);
+	conn_arm_recv(c);
+}
+
+/* ---- listeners ---- */
+
+static void arm_accept(struct listener *l)
+{
+	l->op.cb = on_accept;
+	l->active = true;
+	engine_accept(l->srv->eng, &l->op, l->fd);
+}
+
+static void on_accept(struct engine_op *op, int res)
+{
+	struct listener *l = container_of(op, struct listener, op);
+	struct server *srv = l->srv;
+
+	l->active = false;
+	if (srv->draining) {
+		if (res >= 0)
+			close(res);
+		close(l->fd);
+		l->fd = -1;
+		return;
+	}
+	if (res >= 0)
+		conn_new(srv, res, l->is_unix);
+	else if (res != -EINTR && res != -ECONNABORTED)
+		log_errno(LOG_WARNING, res, "accept");
+	arm_accept(l);
+}
+
+int server_add_listener(struct server *srv, int fd, bool is_unix)
+{
+	struct listener *l;
+
+	if (srv->n_listeners == MAX_LISTENERS)
+		return -ENOSPC;
+	l = &srv->listeners[srv->n_listeners++];
+	l->srv = srv;
+	l->fd = fd;
+	l->is_unix = is_unix;
+	arm_accept(l);
+	return 0;
+}
+
+/* ---- server ---- */
+
+int server_new(const struct server_params *p, struct server **ret)
+{
+	struct server *srv;
+	unsigned i;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->eng = p->engine;
+	srv->store = p->store;
+	srv->export = p->export;
+	srv->max_ios = p->max_ios;
+	srv->max_conn_ios = p->max_conn_ios;
+	srv->max_conns = p->max_conns;
+	/*
+	 * Every context gets a buffer as large as the biggest request we
+	 * advertise. The mapping is NORESERVE and untouched pages cost
+	 * nothing, so resident memory follows the request sizes in use.
+	 */
+	srv->buf_size = p->export->max_block;
+	srv->bufs = mmap(NULL, srv->buf_size * p->max_ios + ZERO_CHUNK,
+			 PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	srv->ios = calloc(p->max_ios, sizeof(*srv->ios));
+	if (srv->bufs == MAP_FAILED || !srv->ios) {
+		if (srv->bufs != MAP_FAILED)
+			munmap(srv->bufs, srv->buf_size * p->max_ios +
+			       ZERO_CHUNK);
+		free(srv->ios);
+		free(srv);
+		return -ENOMEM;
+	}
+	srv->zeroes = srv->bufs + srv->buf_size * p->max_ios;
+	for (i = 0; i < p->max_ios; i++) {
+		struct nbd_io *io = &srv->ios[p->max_ios - 1 - i];
+
+		io->srv = srv;
+		io->buf = srv->bufs + srv->buf_size * (p->max_ios - 1 - i);
+		io->next = srv->free_ios;
+		srv->free_ios = io;
+	}
+	srv->n_free = p->max_ios;
+	*ret = srv;
+	return 0;
+}
+
+struct server *server_free(struct server *srv)
+{
+	unsigned i;
+
+	if (!srv)
+		return NULL;
+	for (i = 0; i < srv->n_listeners; i++)
+		if (srv->listeners[i].fd >= 0)
+			close(srv->listeners[i].fd);
+	munmap(srv->bufs, srv->buf_size * srv->max_ios + ZERO_CHUNK);
+	free(srv->ios);
+	free(srv);
+	return NULL;
+}
+
+void server_poll(struct server *srv)
+{
+	struct conn *c, *next;
+
+	while ((c = srv->reap)) {
+		srv->reap = c->reap_next;
+		conn_free(c);
+	}
+	if (!srv->paused || !srv->free_ios)
+		return;
+	c = srv->paused;
+	srv->paused = NULL;
+	for (; c; c = next) {
+		next = c->paused_next;
+		c->paused = false;
+		conn_process(c);
+	}
+}
+
+void server_drain(struct server *srv, bool force)
+{
+	struct conn *c;
+	unsigned i;
+
+	if (!srv->draining)
+		log_msg(LOG_NOTICE, "draining: %u connection(s), %u request(s) "
+			"in flight", srv->n_conns, srv->max_ios - srv->n_free);
+	srv->draining = true;
+	for (i = 0; i < srv->n_listeners; i++)
+		if (srv->listeners[i].active)
+			engine_cancel(srv->eng, NULL, &srv->listeners[i].op);
+	for (c = srv->conns; c; c = c->next) {
+		/* Shutting down the read side completes the pending recv with
+		 * EOF; replies can still be written. A client that never
+		 * completed the handshake, or that stopped reading while we
+		 * are forced, is hung up on. */
+		c->read_closed = true;
+		if (!c->hs_done || force)
+			shutdown(c->fd, SHUT_RDWR);
+		else
+			shutdown(c->fd, SHUT_RD);
+		conn_maybe_free(c);
+	}
+}
+
+bool server_drained(const struct server *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < srv->n_listeners; i++)
+		if (srv->listeners[i].active)
+			return false;
+	return srv->n_conns == 0 && !srv->reap && srv->n_free == srv->max_ios;
+}
+
+void server_get_stats(const struct server *srv, struct server_stats *ret)
+{
+	ret->conns = srv->n_conns;
+	ret->ios_in_flight = srv->max_ios - srv->n_free;
+	ret->requests = srv->requests;
+}

@@ -1,0 +1,58 @@
+/*
+ * The NBD server on the event loop: listeners, connections, a fixed pool
+ * of request contexts, request execution on the local store, write
+ * ordering and batched replies.
+ */
+#ifndef REPD_SERVER_H
+#define REPD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "nbd_handshake.h"
+#include "store.h"
+
+struct server;
+
+struct server_params {
+	struct engine *engine;		/* borrowed */
+	struct store *store;		/* borrowed */
+	const struct nbd_export *export; /* borrowed */
+	unsigned max_ios;		/* request contexts in the pool */
+	unsigned max_conn_ios;		/* in flight per connection */
+	unsigned max_conns;		/* simultaneous connections */
+};
+
+/* Allocate the server and its fixed pools. 0 or -errno. */
+int server_new(const struct server_params *p, struct server **ret);
+/* Free a drained server (NULL is fine); returns NULL. */
+struct server *server_free(struct server *srv);
+
+/* Take ownership of a listening socket fd and start accepting on it. */
+int server_add_listener(struct server *srv, int fd, bool is_unix);
+
+/* Work that must not run inside a completion callback (resuming
+ * connections paused for lack of request contexts). Call after every
+ * engine_run_once(). */
+void server_poll(struct server *srv);
+
+/*
+ * Graceful shutdown: stop accepting, stop reading requests, finish and
+ * answer every request in flight, then close the connections. With force,
+ * also hang up on clients that do not read their replies.
+ */
+void server_drain(struct server *srv, bool force);
+
+/* True once draining finished: no listener, no connection, no request. */
+bool server_drained(const struct server *srv);
+
+struct server_stats {
+	unsigned conns;
+	unsigned ios_in_flight;
+	uint64_t requests;
+};
+void server_get_stats(const struct server *srv, struct server_stats *ret);
+
+#endif /* REPD_SERVER_H */
