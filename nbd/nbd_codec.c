@@ -229,7 +229,10 @@ static uint16_t allowed_flags(uint16_t type, const struct nbd_session *s)
 
 	switch (type) {
 	case NBD_CMD_READ:
-		return fua | (s->structured_reply ? NBD_CMD_FLAG_DF : 0);
+		/* DF only when advertised, which needs structured replies */
+		return fua | ((s->structured_reply &&
+			       (s->tflags & NBD_FLAG_SEND_DF)) ?
+			      NBD_CMD_FLAG_DF : 0);
 	case NBD_CMD_WRITE:
 	case NBD_CMD_TRIM:
 	case NBD_CMD_FLUSH:
@@ -286,8 +289,10 @@ int nbd_validate_request(const struct nbd_request *req,
 		return -EINVAL;
 	if (writes && (s->tflags & NBD_FLAG_READ_ONLY))
 		return -EPERM;
-	/* Payload-less commands may span more than max_payload, but READ and
-	 * WRITE carry data that must fit the advertised maximum. */
+	/* READ and WRITE carry data that must fit the advertised maximum.
+	 * The spec also lets us refuse CACHE and WRITE_ZEROES above it (a
+	 * SHOULD); we serve them, since they move no payload and clients
+	 * zeroing large ranges then keep working. */
 	if ((req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE) &&
 	    req->len > s->max_payload)
 		return -EINVAL;

@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -112,6 +114,12 @@ static int handle_node_key(struct parse_state *ps, const char *section,
 		return set_value(ps, &n->control, section, key, value);
 	if (strcmp(key, "direct-io") == 0)
 		return set_value(ps, &n->direct_io, section, key, value);
+	if (strcmp(key, "meta") == 0)
+		return set_value(ps, &n->meta, section, key, value);
+	if (strcmp(key, "address") == 0)
+		return set_value(ps, &n->address, section, key, value);
+	if (strcmp(key, "initial-role") == 0)
+		return set_value(ps, &n->initial_role, section, key, value);
 	return fail(ps, "unknown key '%s' in [%s]", key, section);
 }
 
@@ -124,8 +132,27 @@ static int handle_resource_key(struct parse_state *ps, const char *key,
 		return set_value(ps, &cfg->name, "resource", key, value);
 	if (strcmp(key, "description") == 0)
 		return set_value(ps, &cfg->description, "resource", key, value);
-	if (strcmp(key, "direct-io") == 0)
-		return set_value(ps, &cfg->direct_io, "resource", key, value);
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{ "direct-io", offsetof(struct config, direct_io) },
+		{ "protocol", offsetof(struct config, protocol) },
+		{ "secret", offsetof(struct config, secret) },
+		{ "compression", offsetof(struct config, compression) },
+		{ "data-integrity", offsetof(struct config, data_integrity) },
+		{ "ping-interval", offsetof(struct config, ping_interval) },
+		{ "timeout", offsetof(struct config, timeout) },
+		{ "on-peer-loss", offsetof(struct config, on_peer_loss) },
+		{ "secondary-reads", offsetof(struct config, secondary_reads) },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i].key) == 0)
+			return set_value(ps, (struct config_value *)(void *)
+					 ((char *)cfg + keys[i].off),
+					 "resource", key, value);
 	return fail(ps, "unknown key '%s' in [%s]", key, "resource");
 }
 
@@ -185,6 +212,123 @@ static int require(struct config *cfg, const struct config_value *v,
 	return -EINVAL;
 }
 
+/* v must be one of the NULL-terminated choices (case-insensitive). */
+static int check_choice(struct config *cfg, const struct config_value *v,
+			const char *key, const char *const *choices,
+			const char *expect, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (!v->line)
+		return 0;
+	for (i = 0; choices[i]; i++)
+		if (strcasecmp(v->text, choices[i]) == 0)
+			return 0;
+	snprintf(err, errlen, "%s:%u: '%s' must be %s, not '%s'", cfg->path,
+		 v->line, key, expect, v->text);
+	return -EINVAL;
+}
+
+/* Seconds as a decimal number, 0.1 .. 3600. */
+static int parse_seconds_ms(const char *s, unsigned *ret)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno || end == s || *end || d < 0.1 || d > 3600)
+		return -EINVAL;
+	*ret = (unsigned)(d * 1000 + 0.5);
+	return 0;
+}
+
+static int check_seconds(struct config *cfg, const struct config_value *v,
+			 const char *key, char *err, size_t errlen)
+{
+	unsigned ms;
+
+	if (!v->line || parse_seconds_ms(v->text, &ms) == 0)
+		return 0;
+	snprintf(err, errlen, "%s:%u: '%s' must be a number of seconds "
+		 "between 0.1 and 3600, not '%s'", cfg->path, v->line, key,
+		 v->text);
+	return -EINVAL;
+}
+
+static int check_repl(struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const protocols[] = { "A", "B", "C", NULL };
+	static const char *const comp[] = { "none", "lz4", NULL };
+	static const char *const integ[] = { "none", "crc32c", NULL };
+	static const char *const loss[] = { "continue", "suspend", NULL };
+	static const char *const roles[] = { "primary", "secondary", NULL };
+	struct config_repl rp;
+	unsigned i;
+	int r;
+
+	r = check_choice(cfg, &cfg->protocol, "protocol", protocols,
+			 "A, B or C", err, errlen);
+	if (r == 0)
+		r = check_choice(cfg, &cfg->compression, "compression", comp,
+				 "none or lz4", err, errlen);
+	if (r == 0)
+		r = check_choice(cfg, &cfg->data_integrity, "data-integrity",
+				 integ, "none or crc32c", err, errlen);
+	if (r == 0)
+		r = check_choice(cfg, &cfg->on_peer_loss, "on-peer-loss",
+				 loss, "continue or suspend", err, errlen);
+	if (r == 0)
+		r = check_seconds(cfg, &cfg->ping_interval, "ping-interval",
+				  err, errlen);
+	if (r == 0)
+		r = check_seconds(cfg, &cfg->timeout, "timeout", err, errlen);
+	if (r == 0)
+		r = check_bool(cfg, &cfg->secondary_reads, "secondary-reads",
+			       err, errlen);
+	for (i = 0; r == 0 && i < cfg->n_nodes; i++)
+		r = check_choice(cfg, &cfg->nodes[i].initial_role,
+				 "initial-role", roles, "primary or secondary",
+				 err, errlen);
+	if (r < 0)
+		return r;
+	config_get_repl(cfg, &rp);
+	if (cfg->timeout.line && rp.timeout_ms <= rp.ping_ms) {
+		snprintf(err, errlen, "%s:%u: 'timeout' must be longer than "
+			 "'ping-interval'", cfg->path, cfg->timeout.line);
+		return -EINVAL;
+	}
+	if (cfg->n_nodes > 2) {
+		snprintf(err, errlen, "%s:%u: [node %s]: a resource has at "
+			 "most two nodes", cfg->path, cfg->nodes[2].line,
+			 cfg->nodes[2].name);
+		return -EINVAL;
+	}
+	if (cfg->n_nodes < 2)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		char sec[CONFIG_NAME_MAX + 8];
+
+		snprintf(sec, sizeof(sec), "node %s", cfg->nodes[i].name);
+		r = require(cfg, &cfg->nodes[i].address, cfg->nodes[i].line,
+			    sec, "address", err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (!cfg->secret.line || !cfg->secret.text[0]) {
+		snprintf(err, errlen, "%s: [resource] needs 'secret' (the "
+			 "shared secret that authenticates the peers)",
+			 cfg->path);
+		return -EINVAL;
+	}
+	if (strlen(cfg->secret.text) > 256) {
+		snprintf(err, errlen, "%s:%u: 'secret' is longer than 256 "
+			 "bytes", cfg->path, cfg->secret.line);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Checks that need the whole file: required keys, value syntax. */
 static int check_config(struct config *cfg, char *err, size_t errlen)
 {
@@ -232,7 +376,7 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return check_repl(cfg, err, errlen);
 }
 
 int config_load(const char *path, struct config *ret, char *err, size_t errlen)
@@ -272,6 +416,13 @@ const struct config_node *config_find_node(const struct config *cfg,
 	return NULL;
 }
 
+const char *config_meta_path(const struct config_node *n)
+{
+	if (!n->meta.line || strcmp(n->meta.text, "internal") == 0)
+		return NULL;
+	return n->meta.text;
+}
+
 bool config_direct_io(const struct config *cfg, const struct config_node *n)
 {
 	bool b = true;
@@ -281,4 +432,51 @@ bool config_direct_io(const struct config *cfg, const struct config_node *n)
 	else if (cfg->direct_io.line)
 		config_parse_bool(cfg->direct_io.text, &b);
 	return b;
+}
+
+void config_get_repl(const struct config *cfg, struct config_repl *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->protocol = cfg->protocol.line ?
+			(char)(cfg->protocol.text[0] & ~0x20) : 'C';
+	ret->lz4 = cfg->compression.line &&
+		   strcasecmp(cfg->compression.text, "lz4") == 0;
+	ret->crc32c = cfg->data_integrity.line &&
+		      strcasecmp(cfg->data_integrity.text, "crc32c") == 0;
+	ret->ping_ms = 1000;
+	ret->timeout_ms = 5000;
+	if (cfg->ping_interval.line)
+		parse_seconds_ms(cfg->ping_interval.text, &ret->ping_ms);
+	if (cfg->timeout.line)
+		parse_seconds_ms(cfg->timeout.text, &ret->timeout_ms);
+	ret->suspend_on_loss = cfg->on_peer_loss.line &&
+		strcasecmp(cfg->on_peer_loss.text, "suspend") == 0;
+	if (cfg->secondary_reads.line)
+		config_parse_bool(cfg->secondary_reads.text,
+				  &ret->secondary_reads);
+}
+
+const struct config_node *config_peer_of(const struct config *cfg,
+					 const struct config_node *n)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->n_nodes; i++)
+		if (&cfg->nodes[i] != n)
+			return &cfg->nodes[i];
+	return NULL;
+}
+
+unsigned config_node_id(const struct config *cfg,
+			const struct config_node *n)
+{
+	return (unsigned)(n - cfg->nodes);
+}
+
+bool config_initial_primary(const struct config *cfg,
+			    const struct config_node *n)
+{
+	if (n->initial_role.line)
+		return strcasecmp(n->initial_role.text, "primary") == 0;
+	return cfg->n_nodes == 1;	/* standalone: primary */
 }

@@ -27,6 +27,9 @@ struct config_node {
 	struct config_value nbd;	/* HOST:PORT, [V6]:PORT or unix:PATH */
 	struct config_value control;	/* control socket path */
 	struct config_value direct_io;	/* overrides [resource] direct-io */
+	struct config_value meta;	/* "internal" (default) or a path */
+	struct config_value address;	/* replication endpoint HOST:PORT */
+	struct config_value initial_role; /* primary|secondary at start */
 };
 
 struct config {
@@ -34,6 +37,14 @@ struct config {
 	struct config_value name;	/* resource name = NBD export name */
 	struct config_value description;
 	struct config_value direct_io;	/* yes|no, default yes */
+	struct config_value protocol;	/* A|B|C, default C */
+	struct config_value secret;	/* shared secret for the peer link */
+	struct config_value compression; /* none|lz4 */
+	struct config_value data_integrity; /* none|crc32c */
+	struct config_value ping_interval; /* seconds, default 1 */
+	struct config_value timeout;	/* seconds, default 5 */
+	struct config_value on_peer_loss; /* continue|suspend */
+	struct config_value secondary_reads; /* yes|no, default no */
 	struct config_node nodes[CONFIG_MAX_NODES];
 	unsigned n_nodes;
 };
@@ -50,6 +61,33 @@ const struct config_node *config_find_node(const struct config *cfg,
 
 /* Parse yes/no/true/false/on/off/1/0. 0 or -EINVAL. */
 int config_parse_bool(const char *s, bool *ret);
+
+/* Metadata location of a node: NULL for internal, else the path. */
+const char *config_meta_path(const struct config_node *n);
+
+/* Replication settings resolved from a loaded config (defaults
+ * applied; config_load() already rejected invalid values). */
+struct config_repl {
+	char protocol;			/* 'A', 'B' or 'C' */
+	bool lz4;
+	bool crc32c;
+	unsigned ping_ms, timeout_ms;
+	bool suspend_on_loss;
+	bool secondary_reads;
+};
+void config_get_repl(const struct config *cfg, struct config_repl *ret);
+
+/* The other node of a two-node resource, NULL when standalone. */
+const struct config_node *config_peer_of(const struct config *cfg,
+					 const struct config_node *n);
+
+/* Index of n among the node sections (its node id). */
+unsigned config_node_id(const struct config *cfg,
+			const struct config_node *n);
+
+/* Start-up role: true for primary. */
+bool config_initial_primary(const struct config *cfg,
+			    const struct config_node *n);
 
 /* Effective direct-io setting for a node (node overrides resource). */
 bool config_direct_io(const struct config *cfg, const struct config_node *n);

@@ -181,6 +181,16 @@ void engine_accept(struct engine *e, struct engine_op *op, int fd)
 	queue(e, sqe, op);
 }
 
+void engine_connect(struct engine *e, struct engine_op *op, int fd,
+		    const struct sockaddr *addr, socklen_t len)
+{
+	struct io_uring_sqe *sqe = get_sqe(e);
+
+	op->kind = ENGINE_OP_OTHER;
+	io_uring_prep_connect(sqe, fd, addr, len);
+	queue(e, sqe, op);
+}
+
 void engine_recv(struct engine *e, struct engine_op *op, int fd, void *buf,
 		 size_t len, int flags)
 {

@@ -76,6 +76,9 @@ void engine_madvise(struct engine *e, struct engine_op *op, void *addr,
 
 /* Sockets; buffers and msg are borrowed until the callback. */
 void engine_accept(struct engine *e, struct engine_op *op, int fd);
+/* addr is borrowed until the callback. */
+void engine_connect(struct engine *e, struct engine_op *op, int fd,
+		    const struct sockaddr *addr, socklen_t len);
 void engine_recv(struct engine *e, struct engine_op *op, int fd, void *buf,
 		 size_t len, int flags);
 void engine_sendmsg(struct engine *e, struct engine_op *op, int fd,

@@ -18,7 +18,9 @@
 
 #include "config.h"
 #include "engine.h"
+#include "link.h"
 #include "log.h"
+#include "meta.h"
 #include "netaddr.h"
 #include "server.h"
 #include "store.h"
@@ -34,6 +36,7 @@
 struct daemon_state {
 	struct engine *eng;
 	struct server *srv;
+	struct link *link;		/* NULL when standalone */
 	struct engine_op sig_op;
 	int sig_fd;
 	struct engine_op drain_timer_op;
@@ -222,6 +225,57 @@ static int open_listener(const struct config *cfg,
 	return 0;
 }
 
+static int start_link(const struct config *cfg,
+		      const struct config_node *node,
+		      const struct config_node *peer, bool primary,
+		      struct daemon_state *d, struct store *store,
+		      struct meta *meta)
+{
+	struct config_repl repl;
+	struct link_params lp;
+	int r;
+
+	config_get_repl(cfg, &repl);
+	memset(&lp, 0, sizeof(lp));
+	if (netaddr_parse(node->address.text, &lp.local_addr) < 0 ||
+	    lp.local_addr.is_unix)
+		return config_error(cfg, &node->address, "address",
+				    "expected HOST:PORT or [IPV6]:PORT", 0);
+	if (netaddr_parse(peer->address.text, &lp.peer_addr) < 0 ||
+	    lp.peer_addr.is_unix)
+		return config_error(cfg, &peer->address, "address",
+				    "expected HOST:PORT or [IPV6]:PORT", 0);
+	lp.eng = d->eng;
+	lp.store = store;
+	lp.meta = meta;
+	lp.resource = cfg->name.text;
+	lp.local_name = node->name;
+	lp.peer_name = peer->name;
+	lp.local_id = config_node_id(cfg, node);
+	lp.primary = primary;
+	lp.proto = repl.protocol == 'A' ? LINK_PROTO_A :
+		   repl.protocol == 'B' ? LINK_PROTO_B : LINK_PROTO_C;
+	lp.on_loss = repl.suspend_on_loss ? LINK_LOSS_SUSPEND :
+					    LINK_LOSS_CONTINUE;
+	lp.lz4 = repl.lz4;
+	lp.checksum = repl.crc32c;
+	lp.secret = cfg->secret.text;
+	lp.ping_ms = repl.ping_ms;
+	lp.timeout_ms = repl.timeout_ms;
+	lp.max_block = MAX_PAYLOAD;
+	lp.max_ios = MAX_IOS;
+	r = link_new(&lp, &d->link);
+	if (r == 0)
+		r = link_start(d->link);
+	if (r < 0) {
+		if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -EACCES)
+			return config_error(cfg, &node->address, "address",
+					    "cannot listen", r);
+		fprintf(stderr, "repd: replication link: %s\n", strerror(-r));
+	}
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -239,7 +293,16 @@ int main(int argc, char **argv)
 	struct server_params sp;
 	struct nbd_export export;
 	struct store store = { .fd = -1, .fd_direct = -1 };
+	struct meta_location loc;
+	struct meta_dev mdev;
+	struct meta *meta = NULL;
+	struct meta_stats ms;
+	struct server_stats ss;
+	const struct config_node *peer;
+	bool primary;
 	static struct config cfg;
+	static char refuse_msg[NBD_MAX_STRING];
+	struct config_repl repl;
 	bool foreground = false, fell_back;
 	int opt, r, report_fd = -1;
 	char err[PATH_MAX + 256];
@@ -271,6 +334,8 @@ int main(int argc, char **argv)
 	}
 	if (check_control_path(&cfg, node) < 0)
 		return 1;
+	peer = config_peer_of(&cfg, node);
+	primary = config_initial_primary(&cfg, node);
 	r = store_open(&store, node->disk.text, config_direct_io(&cfg, node),
 		       &fell_back);
 	if (r < 0) {
@@ -281,15 +346,42 @@ int main(int argc, char **argv)
 		log_msg(LOG_WARNING, "%s: O_DIRECT not supported here, using "
 			"buffered I/O", node->disk.text);
 
+	loc.path = config_meta_path(node);
+	loc.internal = loc.path == NULL;
+	if (loc.internal)
+		loc.path = node->disk.text;
+	if (meta_dev_open(&loc, &mdev, err, sizeof(err)) < 0) {
+		fprintf(stderr, "repd: %s:%u: %s: %s\n  (to create metadata: "
+			"repctl create-md --config %s --node %s)\n", cfg.path,
+			loc.internal ? node->disk.line : node->meta.line,
+			loc.internal ? "disk" : "meta", err, cfg.path,
+			node->name);
+		return 1;
+	}
+
 	memset(&export, 0, sizeof(export));
 	export.name = cfg.name.text;
 	export.description = cfg.description.text;
-	export.size = store.size;
+	export.size = mdev.sb.data_size;	/* metadata is not exported */
 	export.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
 			NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
 			NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO |
 			NBD_FLAG_SEND_CACHE | NBD_FLAG_SEND_DF |
 			NBD_FLAG_CAN_MULTI_CONN;
+	if (!primary) {
+		config_get_repl(&cfg, &repl);
+		if (repl.secondary_reads) {
+			/* reads of the secondary's copy, never writes */
+			export.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY |
+					NBD_FLAG_SEND_CACHE | NBD_FLAG_SEND_DF |
+					NBD_FLAG_CAN_MULTI_CONN;
+		} else {
+			snprintf(refuse_msg, sizeof(refuse_msg), "node %.63s is "
+				 "secondary for resource %.63s: connect to the "
+				 "primary", node->name, cfg.name.text);
+			export.refuse = refuse_msg;
+		}
+	}
 	/* Any alignment works (unaligned requests take the buffered path),
 	 * but 4 KiB keeps clients on the O_DIRECT path. */
 	export.min_block = 1;
@@ -302,8 +394,20 @@ int main(int argc, char **argv)
 			strerror(-r));
 		return 1;
 	}
+	r = meta_start(&mdev, d.eng, primary, &meta);
+	if (r < 0) {
+		fprintf(stderr, "repd: %s: cannot start metadata: %s\n",
+			loc.path, strerror(-r));
+		return 1;
+	}
+	if (peer) {
+		r = start_link(&cfg, node, peer, primary, &d, &store, meta);
+		if (r < 0)
+			return 1;
+	}
 	sp = (struct server_params){
-		.engine = d.eng, .store = &store, .export = &export,
+		.engine = d.eng, .store = &store, .meta = meta,
+		.link = primary ? d.link : NULL, .export = &export,
 		.max_ios = MAX_IOS, .max_conn_ios = MAX_CONN_IOS,
 		.max_conns = MAX_CONNS,
 	};
@@ -331,18 +435,29 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_msg(LOG_INFO, "resource %s, node %s: %s, %" PRIu64 " bytes, %s "
-		"I/O, standalone primary", cfg.name.text, node->name,
-		node->disk.text, store.size,
-		store.direct ? "direct" : "buffered");
+		"I/O, %s", cfg.name.text, node->name, node->disk.text,
+		export.size, store.direct ? "direct" : "buffered",
+		!peer ? "standalone primary" : primary ? "primary" :
+		"secondary");
 	report_ready(&report_fd, 0);
 
-	while (!(d.stopping && server_drained(d.srv))) {
+	for (;;) {
+		if (d.stopping && server_drained(d.srv)) {
+			/* clients are answered; now release the peer leg */
+			if (!d.link)
+				break;
+			link_stop(d.link);
+			if (link_stopped(d.link))
+				break;
+		}
 		r = engine_run_once(d.eng);
 		if (r < 0) {
 			log_errno(LOG_CRIT, r, "event loop");
 			return 1;
 		}
 		server_poll(d.srv);
+		if (d.link)
+			link_poll(d.link);
 	}
 	/* Every reply has been sent; make the data durable before exit. */
 	if (fdatasync(store.fd) < 0) {
@@ -350,8 +465,18 @@ int main(int argc, char **argv)
 			  node->disk.text);
 		return 1;
 	}
+	server_get_stats(d.srv, &ss);
+	meta_get_stats(meta, &ms);
+	log_msg(LOG_INFO, "%" PRIu64 " requests, %" PRIu64 " writes; metadata "
+		"writes: %" PRIu64 " activity-log, %" PRIu64 " bitmap, %" PRIu64
+		" superblock; %" PRIu64 " bytes out of sync", ss.requests,
+		ms.writes_started, ms.al_writes, ms.bm_writes, ms.sb_writes,
+		ms.dirty_bytes);
+	if (meta_stop(meta) < 0)
+		return 1;
 	log_msg(LOG_NOTICE, "stopped cleanly");
 	d.srv = server_free(d.srv);
+	d.link = link_free(d.link);
 	store_close(&store);
 	close(d.sig_fd);
 	d.eng = engine_free(d.eng);

@@ -17,6 +17,7 @@
  * - no malloc on the data path: contexts and buffers come from pools made
  *   at start-up.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,32 +31,41 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "link.h"
+#include "meta.h"
 #include "server.h"
+#include "store_req.h"
 
 #define RBUF_SIZE	(256u * 1024u)	/* request headers and small payloads */
 #define HSOUT_SIZE	(2u * NBD_HS_OUT_MAX)
 #define SEND_IOV_MAX	128u		/* iovecs in one sendmsg */
 #define MAX_EXTENTS	1024u		/* extents in one BLOCK_STATUS reply */
-#define ZERO_CHUNK	(1u << 20)	/* write-zeroes fallback unit */
+#define ZERO_CHUNK	STORE_ZERO_CHUNK /* zero bytes for WRITE_ZEROES */
 #define TRIM_RSS_ABOVE	(4u << 20)	/* give back buffer pages beyond this */
 #define MAX_LISTENERS	8
-
-enum io_stage {
-	IO_STAGE_MAIN,			/* the command's own disk op */
-	IO_STAGE_ZERO_WRITE,		/* write-zeroes by writing zeroes */
-	IO_STAGE_FUA_SYNC,		/* fdatasync after TRIM/ZEROES + FUA */
-};
+/* TRIM and WRITE_ZEROES may cover the whole device; they are executed in
+ * chunks so that each holds a bounded number of activity-log extents. */
+#define MODIFY_CHUNK	(32u << 20)
 
 struct nbd_io {
-	struct engine_op op;		/* the disk op in flight */
+	struct engine_op op;		/* READ, FLUSH, CACHE disk op */
+	struct store_req sreq;		/* local leg of a modifying chunk */
+	struct link_req lreq;		/* peer leg (chunk or FLUSH) */
+	struct meta_waiter mw;		/* AL wait for the current chunk */
 	struct server *srv;
 	struct conn *conn;		/* owner while not free */
 	struct nbd_request req;
 	struct nbd_io *next;		/* free list, blocked FIFO, send queue */
 	struct nbd_io *wprev, *wnext;	/* in-flight modifying requests */
 	uint8_t *buf;			/* max_block bytes, page aligned */
-	enum io_stage stage;
-	uint64_t zero_pos;		/* write-zeroes fallback progress */
+	uint8_t *zbuf;			/* lz4 scratch for the peer leg */
+	uint64_t chunk_pos;		/* start of the chunk being written */
+	uint32_t chunk_len;		/* its length */
+	unsigned legs;			/* legs the client answer waits for */
+	unsigned al_refs;		/* legs holding the chunk's AL extents */
+	unsigned refs;			/* reply path + unsettled peer leg */
+	bool peer_dirty;		/* peer lacks the chunk: mark it */
+	int local_err;			/* local leg result of the chunk/flush */
 	uint32_t hdr_len;		/* reply header bytes in hdr[] */
 	uint32_t data_len;		/* reply data bytes in buf[] */
 	uint32_t sent;			/* reply bytes already sent */
@@ -105,6 +115,8 @@ struct listener {
 struct server {
 	struct engine *eng;
 	struct store *store;
+	struct meta *meta;
+	struct link *link;		/* NULL: no peer configured */
 	const struct nbd_export *export;
 	unsigned max_ios, max_conn_ios, max_conns;
 	struct nbd_io *ios;		/* the pool */
@@ -142,16 +154,21 @@ static struct nbd_io *io_get(struct server *srv, struct conn *c)
 	srv->n_free--;
 	io->next = NULL;
 	io->conn = c;
-	io->stage = IO_STAGE_MAIN;
+	io->refs = 1;			/* the reply path's */
 	io->hdr_len = io->data_len = io->sent = 0;
 	c->inflight++;
 	return io;
 }
 
+/* Drop one reference; the last returns the context to the pool. */
 static void io_put(struct nbd_io *io)
 {
 	struct server *srv = io->srv;
 	struct conn *c = io->conn;
+
+	assert(io->refs > 0);
+	if (--io->refs > 0)
+		return;	/* the peer leg has not settled yet */
 
 	/* A huge request leaves many touched pages behind; hand them back so
 	 * that resident memory stays proportional to ordinary request sizes.
@@ -325,83 +342,218 @@ static void on_read_done(struct engine_op *op, int res)
 	io_reply(io, 0);
 }
 
-static void on_modify_step(struct engine_op *op, int res);
+static void chunk_begin(struct nbd_io *io);
 
-static void start_fua_sync(struct nbd_io *io)
+/* The current chunk's AL extents may be released: every leg is done. */
+static void al_release(struct nbd_io *io)
 {
-	io->stage = IO_STAGE_FUA_SYNC;
-	io->op.cb = on_modify_step;
-	engine_fsync(io->srv->eng, &io->op, io->srv->store->fd, true);
+	struct meta *m = io->srv->meta;
+
+	assert(io->al_refs > 0);
+	if (--io->al_refs > 0)
+		return;
+	/* out of sync with the peer unless the peer confirmed it; marked
+	 * before the AL may forget the extent */
+	if (io->peer_dirty)
+		meta_mark_dirty(m, io->chunk_pos, io->chunk_len);
+	meta_write_done(m, io->chunk_pos, io->chunk_len);
 }
 
-/* Next chunk of a write-zeroes done by writing zero bytes. */
-static void zero_write_next(struct nbd_io *io)
+/* Every leg the client answer waits for is done: next chunk or reply. */
+static void chunk_complete(struct nbd_io *io)
 {
-	struct store *st = io->srv->store;
-	uint64_t end = io->req.offset + io->req.len;
-	uint32_t n = end - io->zero_pos < ZERO_CHUNK ?
-		     (uint32_t)(end - io->zero_pos) : ZERO_CHUNK;
-	bool fua = io->req.flags & NBD_CMD_FLAG_FUA;
-
-	io->stage = IO_STAGE_ZERO_WRITE;
-	io->op.cb = on_modify_step;
-	engine_write(io->srv->eng, &io->op,
-		     store_fd_for(st, io->zero_pos, n), io->srv->zeroes, n,
-		     io->zero_pos, fua ? RWF_DSYNC : 0);
-	io->zero_pos += n;
-}
-
-static bool fallocate_unsupported(int res)
-{
-	return res == -EOPNOTSUPP || res == -ENOTSUP || res == -EINVAL ||
-	       res == -ENODEV;
-}
-
-/* Completion of each step of TRIM and WRITE_ZEROES, and of WRITE. */
-static void on_modify_step(struct engine_op *op, int res)
-{
-	struct nbd_io *io = container_of(op, struct nbd_io, op);
-	bool fua = io->req.flags & NBD_CMD_FLAG_FUA;
-
-	switch (io->stage) {
-	case IO_STAGE_MAIN:
-		if (io->req.type == NBD_CMD_TRIM && fallocate_unsupported(res))
-			res = 0;	/* TRIM is advisory */
-		if (io->req.type == NBD_CMD_WRITE_ZEROES &&
-		    fallocate_unsupported(res)) {
-			if (io->req.flags & NBD_CMD_FLAG_FAST_ZERO) {
-				modify_done(io, -ENOTSUP);
-				return;
-			}
-			io->zero_pos = io->req.offset;
-			zero_write_next(io);
-			return;
-		}
-		if (res < 0)
-			break;
-		/* WRITE carries FUA as RWF_DSYNC; the others need a sync */
-		if (fua && io->req.type != NBD_CMD_WRITE) {
-			start_fua_sync(io);
-			return;
-		}
-		break;
-	case IO_STAGE_ZERO_WRITE:
-		if (res >= 0 && io->zero_pos < io->req.offset + io->req.len) {
-			zero_write_next(io);
-			return;
-		}
-		break;
-	case IO_STAGE_FUA_SYNC:
-		break;
+	if (io->local_err < 0) {
+		log_errno(LOG_ERR, io->local_err, "conn %u: %s(%" PRIu64
+			  ", %u) failed", io->conn->id,
+			  nbd_cmd_name(io->req.type), io->req.offset,
+			  io->req.len);
+		modify_done(io, io->local_err);
+		return;
 	}
-	if (res < 0) {
-		log_errno(LOG_ERR, res, "conn %u: %s(%" PRIu64 ", %u) failed",
-			  io->conn->id, nbd_cmd_name(io->req.type),
-			  io->req.offset, io->req.len);
-		modify_done(io, res);
+	io->chunk_pos += io->chunk_len;
+	if (io->chunk_pos < io->req.offset + io->req.len) {
+		chunk_begin(io);
 		return;
 	}
 	modify_done(io, 0);
+}
+
+static void leg_done(struct nbd_io *io)
+{
+	assert(io->legs > 0);
+	if (--io->legs == 0)
+		chunk_complete(io);
+}
+
+static void on_local_done(struct store_req *r, int res)
+{
+	struct nbd_io *io = container_of(r, struct nbd_io, sreq);
+
+	io->local_err = res;
+	al_release(io);
+	leg_done(io);
+}
+
+/* The peer wrote the chunk, or never will (err): AL and lifetime. */
+static void on_peer_settled(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	if (err < 0)
+		io->peer_dirty = true;
+	al_release(io);
+	io_put(io);
+}
+
+/* The protocol lets the client be answered as far as the peer goes. A
+ * lost peer does not fail the client: the range is marked instead. */
+static void on_peer_acked(struct link_req *lr, int err)
+{
+	(void)err;
+	leg_done(container_of(lr, struct nbd_io, lreq));
+}
+
+static const enum store_req_type store_type_of[] = {
+	[NBD_CMD_WRITE] = STORE_REQ_WRITE,
+	[NBD_CMD_TRIM] = STORE_REQ_TRIM,
+	[NBD_CMD_WRITE_ZEROES] = STORE_REQ_ZEROES,
+};
+
+static const enum link_req_type link_type_of[] = {
+	[NBD_CMD_WRITE] = LINK_REQ_DATA,
+	[NBD_CMD_TRIM] = LINK_REQ_TRIM,
+	[NBD_CMD_WRITE_ZEROES] = LINK_REQ_ZEROES,
+};
+
+/* Local and peer legs of the current chunk; its AL extents are hot. */
+static void chunk_exec(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+	const struct nbd_request *r = &io->req;
+	unsigned flags = 0;
+
+	if (r->flags & NBD_CMD_FLAG_FUA)
+		flags |= STORE_REQ_FUA;
+	if (r->flags & NBD_CMD_FLAG_NO_HOLE)
+		flags |= STORE_REQ_NO_HOLE;
+	if (r->flags & NBD_CMD_FLAG_FAST_ZERO)
+		flags |= STORE_REQ_FAST_ZERO;
+	io->legs = 1;
+	io->al_refs = 1;
+	io->peer_dirty = true;
+	io->local_err = 0;
+	if (srv->link) {
+		struct link_req *lr = &io->lreq;
+
+		lr->type = link_type_of[r->type];
+		lr->flags = flags & (STORE_REQ_FUA | STORE_REQ_NO_HOLE);
+		lr->off = io->chunk_pos;
+		lr->len = io->chunk_len;
+		lr->data = io->buf;
+		lr->zbuf = io->zbuf;
+		lr->acked = on_peer_acked;
+		lr->settled = on_peer_settled;
+		/* sent together with the local write: both legs in flight */
+		if (link_submit(srv->link, lr) == 0) {
+			io->legs++;
+			io->al_refs++;
+			io->refs++;
+			io->peer_dirty = false;
+		}
+	}
+	io->sreq = (struct store_req){
+		.eng = srv->eng, .st = srv->store, .zeroes = srv->zeroes,
+		.type = store_type_of[r->type], .flags = flags,
+		.off = io->chunk_pos, .len = io->chunk_len, .buf = io->buf,
+		.done = on_local_done,
+	};
+	store_req_submit(&io->sreq);
+}
+
+static void on_meta_ready(struct meta_waiter *w)
+{
+	chunk_exec(container_of(w, struct nbd_io, mw));
+}
+
+/* Make the next chunk's extents hot in the AL, then execute it. */
+static void chunk_begin(struct nbd_io *io)
+{
+	uint64_t end = io->req.offset + io->req.len;
+	int r;
+
+	io->chunk_len = end - io->chunk_pos < MODIFY_CHUNK ?
+			(uint32_t)(end - io->chunk_pos) : MODIFY_CHUNK;
+	io->mw.off = io->chunk_pos;
+	io->mw.len = io->chunk_len;
+	io->mw.resume = on_meta_ready;
+	/* rule: the AL names the extent before the data may change */
+	r = meta_write_start(io->srv->meta, &io->mw);
+	if (r == 0) {
+		chunk_exec(io);
+	} else if (r < 0) {
+		log_errno(LOG_ERR, r, "conn %u: %s(%" PRIu64 ", %u): activity "
+			  "log", io->conn->id, nbd_cmd_name(io->req.type),
+			  io->req.offset, io->req.len);
+		modify_done(io, r);
+	}
+}
+
+/* FLUSH: local fdatasync and the peer's barrier, answered when both end. */
+static void flush_leg_done(struct nbd_io *io)
+{
+	assert(io->legs > 0);
+	if (--io->legs > 0)
+		return;
+	if (io->local_err < 0)
+		fail_io(io, io->local_err, "failed");
+	else
+		io_reply(io, 0);
+}
+
+static void on_flush_local(struct engine_op *op, int res)
+{
+	struct nbd_io *io = container_of(op, struct nbd_io, op);
+
+	io->local_err = res < 0 ? res : 0;
+	flush_leg_done(io);
+}
+
+static void on_flush_peer_settled(struct link_req *lr, int err)
+{
+	(void)err;	/* a lost peer: the data is tracked in the bitmap */
+	io_put(container_of(lr, struct nbd_io, lreq));
+}
+
+static void on_flush_peer_acked(struct link_req *lr, int err)
+{
+	(void)err;
+	flush_leg_done(container_of(lr, struct nbd_io, lreq));
+}
+
+static void exec_flush(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+
+	io->legs = 1;
+	io->local_err = 0;
+	if (srv->link) {
+		struct link_req *lr = &io->lreq;
+
+		lr->type = LINK_REQ_FLUSH;
+		lr->flags = 0;
+		lr->off = lr->len = 0;
+		lr->data = NULL;
+		lr->acked = on_flush_peer_acked;
+		lr->settled = on_flush_peer_settled;
+		if (link_submit(srv->link, lr) == 0) {
+			io->legs++;
+			io->refs++;
+		}
+	}
+	/* fdatasync covers every write completed so far, on every
+	 * connection: that is what makes CAN_MULTI_CONN true. */
+	io->op.cb = on_flush_local;
+	engine_fsync(srv->eng, &io->op, srv->store->fd, true);
 }
 
 static void on_simple_done(struct engine_op *op, int res)
@@ -447,7 +599,6 @@ static void io_execute(struct nbd_io *io)
 	struct server *srv = io->srv;
 	struct store *st = srv->store;
 	const struct nbd_request *r = &io->req;
-	int mode;
 
 	switch (r->type) {
 	case NBD_CMD_READ:
@@ -460,31 +611,13 @@ static void io_execute(struct nbd_io *io)
 			    r->len), io->buf, r->len, r->offset);
 		return;
 	case NBD_CMD_WRITE:
-		io->op.cb = on_modify_step;
-		engine_write(srv->eng, &io->op, store_fd_for(st, r->offset,
-			     r->len), io->buf, r->len, r->offset,
-			     (r->flags & NBD_CMD_FLAG_FUA) ? RWF_DSYNC : 0);
-		return;
 	case NBD_CMD_TRIM:
-		io->op.cb = on_modify_step;
-		engine_fallocate(srv->eng, &io->op, st->fd,
-				 FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				 r->offset, r->len);
-		return;
 	case NBD_CMD_WRITE_ZEROES:
-		/* Punching a hole reads back as zeroes; NO_HOLE asks us to
-		 * keep the space allocated. */
-		mode = (r->flags & NBD_CMD_FLAG_NO_HOLE) ?
-		       FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE;
-		io->op.cb = on_modify_step;
-		engine_fallocate(srv->eng, &io->op, st->fd,
-				 mode | FALLOC_FL_KEEP_SIZE, r->offset, r->len);
+		io->chunk_pos = r->offset;
+		chunk_begin(io);
 		return;
 	case NBD_CMD_FLUSH:
-		/* fdatasync covers every write completed so far, on every
-		 * connection: that is what makes CAN_MULTI_CONN true. */
-		io->op.cb = on_simple_done;
-		engine_fsync(srv->eng, &io->op, st->fd, true);
+		exec_flush(io);
 		return;
 	case NBD_CMD_CACHE:
 		io->op.cb = on_simple_done;
@@ -995,6 +1128,8 @@ int server_new(const struct server_params *p, struct server **ret)
 		return -ENOMEM;
 	srv->eng = p->engine;
 	srv->store = p->store;
+	srv->meta = p->meta;
+	srv->link = p->link;
 	srv->export = p->export;
 	srv->max_ios = p->max_ios;
 	srv->max_conn_ios = p->max_conn_ios;
@@ -1005,24 +1140,25 @@ int server_new(const struct server_params *p, struct server **ret)
 	 * nothing, so resident memory follows the request sizes in use.
 	 */
 	srv->buf_size = p->export->max_block;
-	srv->bufs = mmap(NULL, srv->buf_size * p->max_ios + ZERO_CHUNK,
+	srv->bufs = mmap(NULL, 2 * srv->buf_size * p->max_ios + ZERO_CHUNK,
 			 PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	srv->ios = calloc(p->max_ios, sizeof(*srv->ios));
 	if (srv->bufs == MAP_FAILED || !srv->ios) {
 		if (srv->bufs != MAP_FAILED)
-			munmap(srv->bufs, srv->buf_size * p->max_ios +
+			munmap(srv->bufs, 2 * srv->buf_size * p->max_ios +
 			       ZERO_CHUNK);
 		free(srv->ios);
 		free(srv);
 		return -ENOMEM;
 	}
-	srv->zeroes = srv->bufs + srv->buf_size * p->max_ios;
+	srv->zeroes = srv->bufs + 2 * srv->buf_size * p->max_ios;
 	for (i = 0; i < p->max_ios; i++) {
 		struct nbd_io *io = &srv->ios[p->max_ios - 1 - i];
 
 		io->srv = srv;
-		io->buf = srv->bufs + srv->buf_size * (p->max_ios - 1 - i);
+		io->buf = srv->bufs + 2 * srv->buf_size * (p->max_ios - 1 - i);
+		io->zbuf = io->buf + srv->buf_size;
 		io->next = srv->free_ios;
 		srv->free_ios = io;
 	}
@@ -1040,7 +1176,7 @@ struct server *server_free(struct server *srv)
 	for (i = 0; i < srv->n_listeners; i++)
 		if (srv->listeners[i].fd >= 0)
 			close(srv->listeners[i].fd);
-	munmap(srv->bufs, srv->buf_size * srv->max_ios + ZERO_CHUNK);
+	munmap(srv->bufs, 2 * srv->buf_size * srv->max_ios + ZERO_CHUNK);
 	free(srv->ios);
 	free(srv);
 	return NULL;

@@ -12,6 +12,7 @@
 
 #include "engine.h"
 #include "nbd_handshake.h"
+#include "meta.h"
 #include "store.h"
 
 struct server;
@@ -19,6 +20,8 @@ struct server;
 struct server_params {
 	struct engine *engine;		/* borrowed */
 	struct store *store;		/* borrowed */
+	struct meta *meta;		/* borrowed: activity log, bitmap */
+	struct link *link;		/* borrowed; NULL without a peer */
 	const struct nbd_export *export; /* borrowed */
 	unsigned max_ios;		/* request contexts in the pool */
 	unsigned max_conn_ios;		/* in flight per connection */

@@ -29,12 +29,14 @@ B=${BUILD_ROOT:-$top/build-ci}
 step "build (gcc, -Werror)" setup "$B-gcc"
 step "unit + fuzz corpus" meson test -C "$B-gcc" --suite unit --suite fuzz --print-errorlogs
 step "interop" meson test -C "$B-gcc" --suite interop --print-errorlogs
+step "replication" meson test -C "$B-gcc" --suite repl --print-errorlogs
 if meson introspect "$B-gcc" --tests 2>/dev/null | grep -q '"cluster"'; then
   step "cluster" meson test -C "$B-gcc" --suite cluster --print-errorlogs
 fi
 step "build (ASan+UBSan)" setup "$B-asan" -Db_sanitize=address,undefined -Db_lundef=false
 step "unit under ASan+UBSan" meson test -C "$B-asan" --suite unit --suite fuzz --print-errorlogs
 step "interop under ASan+UBSan" meson test -C "$B-asan" --suite interop --print-errorlogs --timeout-multiplier 3
+step "replication under ASan+UBSan" meson test -C "$B-asan" --suite repl --print-errorlogs --timeout-multiplier 3
 if command -v clang >/dev/null; then
   step "build (clang, libFuzzer)" env CC=clang setup "$B-fuzz" -Dfuzz=enabled
   step "libFuzzer ${FUZZ_SECONDS}s per target" tests/fuzz/run-fuzzers.sh "$B-fuzz/tests/fuzz" "$FUZZ_SECONDS"

@@ -1,0 +1,1444 @@
+/*
+ * The replication link. See link.h for the contract and docs/protocol.md
+ * for the wire format (codec: peer/peer_proto.c).
+ *
+ * Structure:
+ * - struct link lives as long as the daemon: configuration, the primary's
+ *   pending requests, the secondary's apply pool, timers.
+ * - struct link_conn is one TCP connection: handshake state, receive
+ *   buffer, send queue. A lost connection is torn down (its socket ops
+ *   finish with errors) and freed when nothing refers to it any more,
+ *   while the link dials or accepts a new one.
+ *
+ * Ordering rules kept here:
+ * - packets go out in the order they were queued, one sendmsg in flight;
+ * - the secondary applies overlapping writes in arrival order, and
+ *   answers FLUSH only when every write received before it is durable;
+ * - the primary never forgets a request the peer did not confirm: on loss
+ *   it is settled with an error (the caller marks it out of sync) or, with
+ *   on-peer-loss=suspend, kept and sent again on the next connection.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "link.h"
+#include "log.h"
+#include "md/md_format.h"
+#include "meta.h"
+#include "peer/peer_proto.h"
+#include "store.h"
+#include "store_req.h"
+
+#define RBUF_SIZE	(1u << 20)	/* headers and small packets */
+#define SEND_IOV_MAX	128u
+#define SOCK_BUF	(4 << 20)	/* socket buffers: a few MiB in flight */
+#define BACKOFF_MIN_MS	200u
+#define BACKOFF_MAX_MS	10000u
+
+enum conn_state {
+	LC_HANDSHAKE,			/* HELLO/AUTH exchange */
+	LC_CONNECTED,			/* replicating */
+	LC_CLOSING,			/* lost; waiting for ops to finish */
+};
+
+struct sec_io;
+
+struct link_conn {
+	struct link *l;
+	int fd;
+	unsigned id;
+	enum conn_state state;
+	unsigned refs;			/* secondary ios that will answer */
+	bool recv_pending, send_pending;
+	struct engine_op recv_op, send_op;
+	uint8_t *rbuf;
+	size_t rstart, rend;
+	/* a packet whose payload is arriving straight into its buffer */
+	struct sec_io *payload_io;
+	uint8_t *payload_dst;
+	uint32_t payload_len, payload_done;
+	struct link_tx *txq_head, *txq_tail;
+	struct iovec iov[SEND_IOV_MAX];
+	struct msghdr msg;
+	/* handshake */
+	struct peer_hello hello;	/* what we sent */
+	bool got_hello, got_auth, got_auth_ok;
+	struct link_tx hello_tx, auth_tx, auth_ok_tx, refuse_tx;
+	struct link_tx ping_tx, pong_tx;
+	uint64_t last_rx_ms, last_tx_ms;
+	uint64_t ping_seq;
+	bool reaping;			/* on l->reap, freed by link_poll */
+	struct link_conn *reap_next;
+	/* packets larger than a tx header are built here */
+	uint8_t hello_buf[PEER_HDR_SIZE + PEER_HELLO_SIZE];
+	uint8_t refuse_buf[PEER_HDR_SIZE + PEER_MSG_MAX + 8];
+};
+
+enum sec_stage {
+	SEC_RECEIVING,			/* payload arriving */
+	SEC_BLOCKED,			/* waits behind an overlapping write */
+	SEC_WRITING,			/* store request in flight */
+	SEC_FLUSH_WAIT,			/* FLUSH waits for earlier writes */
+	SEC_FLUSHING,			/* fdatasync in flight */
+};
+
+/* The secondary's context for one packet that needs work and an answer. */
+struct sec_io {
+	struct link *l;
+	struct link_conn *conn;		/* answer goes there if still alive */
+	struct sec_io *next;		/* free list or blocked FIFO */
+	struct sec_io *aprev, *anext;	/* all active, in arrival order */
+	enum sec_stage stage;
+	uint16_t type;			/* PEER_DATA, _TRIM, _WRITE_ZEROES,
+					 * _FLUSH */
+	uint64_t seq;
+	struct peer_data data;		/* DATA fixed part */
+	uint64_t off, len;		/* range written */
+	unsigned flags;			/* STORE_REQ_* */
+	bool in_range_list;		/* counted for overlap checks */
+	uint8_t *buf, *zbuf;		/* max_block each */
+	struct store_req sreq;
+	struct engine_op op;		/* FLUSH fdatasync */
+	struct link_tx ack_tx, recv_tx;
+};
+
+struct link {
+	struct link_params p;
+	char peer_label[300];		/* "name (addr)" for logs */
+	int listen_fd;
+	struct engine_op accept_op;
+	bool accept_pending;
+	struct link_conn *conn;		/* current connection or NULL */
+	struct link_conn *dialing;	/* connect in flight */
+	struct engine_op connect_op;
+	unsigned next_conn_id;
+	unsigned backoff_ms;
+	uint64_t reconnect_at_ms;
+	struct engine_op timer_op;
+	struct __kernel_timespec tick;
+	bool timer_pending;
+	bool stopping;
+	uint64_t features;		/* negotiated */
+	/* primary */
+	uint64_t next_seq;
+	struct link_req *pend_head, *pend_tail;
+	uint64_t n_pending;
+	/* secondary */
+	struct sec_io *ios;
+	uint8_t *bufs;
+	size_t bufs_len;
+	struct sec_io *free_ios;
+	unsigned n_free;
+	struct sec_io *act_head, *act_tail;	/* active, arrival order */
+	struct sec_io *blocked_head, *blocked_tail;
+	uint8_t *zeroes;
+	struct link_stats st;
+	struct link_conn *reap;		/* closed connections to free */
+	bool resume;			/* contexts freed: parse again */
+};
+
+static void conn_lost(struct link_conn *c, const char *why);
+static void conn_parse(struct link_conn *c);
+static void conn_arm_recv(struct link_conn *c);
+static void conn_kick_send(struct link_conn *c);
+static void conn_maybe_free(struct link_conn *c);
+static void dial(struct link *l);
+static void sec_start_unblocked(struct link *l);
+static void sec_flush_check(struct link *l);
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- sending ---- */
+
+static void tx_queue(struct link_conn *c, struct link_tx *t)
+{
+	if (t->queued || c->state == LC_CLOSING)
+		return;
+	t->queued = true;
+	t->sent = 0;
+	t->next = NULL;
+	if (c->txq_tail)
+		c->txq_tail->next = t;
+	else
+		c->txq_head = t;
+	c->txq_tail = t;
+	conn_kick_send(c);
+}
+
+static void on_send(struct engine_op *op, int res);
+
+static void conn_kick_send(struct link_conn *c)
+{
+	struct link_tx *t;
+	unsigned n = 0;
+
+	if (c->send_pending || c->state == LC_CLOSING || !c->txq_head)
+		return;
+	for (t = c->txq_head; t && n + 2 <= SEND_IOV_MAX; t = t->next) {
+		uint32_t skip = t->sent;
+
+		if (skip < t->hdr_len) {
+			c->iov[n].iov_base = t->hdr + skip;
+			c->iov[n++].iov_len = t->hdr_len - skip;
+			skip = 0;
+		} else {
+			skip -= t->hdr_len;
+		}
+		if (t->payload_len > skip) {
+			c->iov[n].iov_base = (void *)(t->payload + skip);
+			c->iov[n++].iov_len = t->payload_len - skip;
+		}
+	}
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = n;
+	c->send_pending = true;
+	c->send_op.cb = on_send;
+	engine_sendmsg(c->l->p.eng, &c->send_op, c->fd, &c->msg, MSG_NOSIGNAL);
+}
+
+static void on_send(struct engine_op *op, int res)
+{
+	struct link_conn *c = container_of(op, struct link_conn, send_op);
+	size_t left;
+
+	c->send_pending = false;
+	if (res <= 0) {
+		if (c->state != LC_CLOSING)
+			conn_lost(c, res < 0 ? strerror(-res) :
+				  "connection closed");
+		conn_maybe_free(c);
+		return;
+	}
+	c->l->st.sent_bytes += (uint64_t)res;
+	c->last_tx_ms = now_ms();
+	left = (size_t)res;
+	while (left && c->txq_head) {
+		struct link_tx *t = c->txq_head;
+		uint32_t rest = t->hdr_len + t->payload_len - t->sent;
+
+		if (left < rest) {
+			t->sent += (uint32_t)left;
+			break;
+		}
+		left -= rest;
+		c->txq_head = t->next;
+		if (!c->txq_head)
+			c->txq_tail = NULL;
+		t->queued = false;
+		if (t->on_sent)
+			t->on_sent(t);
+	}
+	conn_kick_send(c);
+	conn_maybe_free(c);
+}
+
+/* ---- primary: pending requests ---- */
+
+static void pend_del(struct link *l, struct link_req *lr)
+{
+	if (lr->prev)
+		lr->prev->next = lr->next;
+	else
+		l->pend_head = lr->next;
+	if (lr->next)
+		lr->next->prev = lr->prev;
+	else
+		l->pend_tail = lr->prev;
+	l->n_pending--;
+}
+
+/* Settle (and ack, if not yet) a request; it leaves the pending list. */
+static void req_finish(struct link *l, struct link_req *lr, int err)
+{
+	pend_del(l, lr);
+	lr->is_settled = true;
+	lr->settled(lr, err);
+	if (!lr->is_acked) {
+		lr->is_acked = true;
+		lr->acked(lr, err);
+	}
+}
+
+static void on_req_sent(struct link_tx *t)
+{
+	struct link_req *lr = container_of(t, struct link_req, tx);
+
+	/* protocol A: handed to the kernel is enough for the client */
+	if (t->payload_len && !lr->is_acked) {
+		lr->is_acked = true;
+		lr->acked(lr, 0);
+	}
+}
+
+/* Encode lr's packet into its tx (compressing DATA when it pays). */
+static void req_encode(struct link *l, struct link_req *lr)
+{
+	struct link_tx *t = &lr->tx;
+	struct peer_range pr;
+	struct peer_data d;
+	int n = -EINVAL;
+
+	t->payload = NULL;
+	t->payload_len = 0;
+	t->on_sent = NULL;
+	switch (lr->type) {
+	case LINK_REQ_DATA:
+		memset(&d, 0, sizeof(d));
+		d.offset = lr->off;
+		d.raw_len = (uint32_t)lr->len;
+		d.wire_len = (uint32_t)lr->len;
+		d.flags = (lr->flags & STORE_REQ_FUA) ? PEER_F_FUA : 0;
+		t->payload = lr->data;
+		if (l->p.checksum && (l->features & PEER_FEAT_CRC32C)) {
+			d.flags |= PEER_F_CHECKSUM;
+			d.crc32c = peer_crc32c(lr->data, lr->len);
+		}
+		if (l->p.lz4 && (l->features & PEER_FEAT_LZ4)) {
+			int z = peer_lz4_compress(lr->data, (uint32_t)lr->len,
+						  lr->zbuf, (uint32_t)lr->len);
+
+			if (z > 0) {	/* only when it shrinks */
+				d.flags |= PEER_F_COMPRESSED;
+				d.wire_len = (uint32_t)z;
+				t->payload = lr->zbuf;
+				l->st.compressed_packets++;
+			}
+		}
+		t->payload_len = d.wire_len;
+		l->st.data_packets++;
+		n = peer_encode_data(t->hdr, sizeof(t->hdr), lr->seq, &d);
+		if (l->p.proto == LINK_PROTO_A)
+			t->on_sent = on_req_sent;
+		break;
+	case LINK_REQ_TRIM:
+	case LINK_REQ_ZEROES:
+		pr.offset = lr->off;
+		pr.len = lr->len;
+		pr.flags = ((lr->flags & STORE_REQ_FUA) ? PEER_F_FUA : 0) |
+			   ((lr->flags & STORE_REQ_NO_HOLE) &&
+			    lr->type == LINK_REQ_ZEROES ? PEER_F_NO_HOLE : 0);
+		n = lr->type == LINK_REQ_TRIM ?
+		    peer_encode_trim(t->hdr, sizeof(t->hdr), lr->seq, &pr) :
+		    peer_encode_write_zeroes(t->hdr, sizeof(t->hdr), lr->seq,
+					     &pr);
+		break;
+	case LINK_REQ_FLUSH:
+		n = peer_encode_flush(t->hdr, sizeof(t->hdr), lr->seq);
+		break;
+	}
+	assert(n > 0);	/* our own requests are always encodable */
+	t->hdr_len = (uint32_t)n;
+}
+
+int link_submit(struct link *l, struct link_req *lr)
+{
+	struct link_conn *c = l->conn;
+	bool up = c && c->state == LC_CONNECTED;
+
+	if (!up && (l->p.on_loss == LINK_LOSS_CONTINUE || l->stopping))
+		return -ENOTCONN;
+	lr->seq = ++l->next_seq;
+	lr->is_acked = lr->is_settled = false;
+	lr->tx.queued = false;
+	lr->next = NULL;
+	lr->prev = l->pend_tail;
+	if (l->pend_tail)
+		l->pend_tail->next = lr;
+	else
+		l->pend_head = lr;
+	l->pend_tail = lr;
+	l->n_pending++;
+	/* suspended: it waits in the pending list and goes out on connect */
+	if (up) {
+		req_encode(l, lr);
+		tx_queue(c, &lr->tx);
+	}
+	return 0;
+}
+
+static struct link_req *pend_find(struct link *l, uint64_t seq)
+{
+	struct link_req *lr;
+
+	/* acks come nearly in order: the oldest pending are the likely ones */
+	for (lr = l->pend_head; lr; lr = lr->next)
+		if (lr->seq == seq)
+			return lr;
+	return NULL;
+}
+
+static int on_ack(struct link_conn *c, const struct peer_hdr *h,
+		  const uint8_t *p)
+{
+	struct link *l = c->l;
+	struct link_req *lr = pend_find(l, h->seq);
+	uint32_t err = 0;
+
+	if (!lr || lr->tx.queued)
+		return -EBADMSG;	/* never sent, or not yet fully */
+	switch (h->type) {
+	case PEER_ACK_RECV:
+		if (lr->type != LINK_REQ_DATA)
+			return -EBADMSG;
+		if (l->p.proto == LINK_PROTO_B && !lr->is_acked) {
+			lr->is_acked = true;
+			lr->acked(lr, 0);
+		}
+		return 0;
+	case PEER_NACK:
+		if (peer_decode_nack(h, p, h->len, &err) < 0)
+			return -EBADMSG;
+		log_msg(LOG_ERR, "peer failed %s seq %" PRIu64 " (%" PRIu64
+			"+%" PRIu64 "): %s; range marked out of sync",
+			peer_type_name(h->type), lr->seq, lr->off, lr->len,
+			strerror((int)err));
+		req_finish(l, lr, -(int)err);
+		return 0;
+	case PEER_ACK_WRITE:
+		req_finish(l, lr, 0);
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
+/* On loss: give up on every pending request, or keep them to resend. */
+static void pending_on_loss(struct link *l)
+{
+	struct link_req *lr, *next;
+
+	for (lr = l->pend_head; lr; lr = next) {
+		next = lr->next;
+		lr->tx.queued = false;
+		if (l->p.on_loss == LINK_LOSS_CONTINUE || l->stopping)
+			req_finish(l, lr, -ENOTCONN);
+	}
+}
+
+/* A new connection is up: resend what the peer never confirmed. */
+static void pending_resend(struct link *l, struct link_conn *c)
+{
+	struct link_req *lr;
+
+	for (lr = l->pend_head; lr; lr = lr->next) {
+		req_encode(l, lr);
+		tx_queue(c, &lr->tx);
+	}
+}
+
+/* ---- secondary: applying ---- */
+
+static bool sec_overlaps(const struct sec_io *a, const struct sec_io *b)
+{
+	return a->off < b->off + b->len && b->off < a->off + a->len;
+}
+
+static void act_add(struct link *l, struct sec_io *io)
+{
+	io->anext = NULL;
+	io->aprev = l->act_tail;
+	if (l->act_tail)
+		l->act_tail->anext = io;
+	else
+		l->act_head = io;
+	l->act_tail = io;
+}
+
+static void act_del(struct link *l, struct sec_io *io)
+{
+	if (io->aprev)
+		io->aprev->anext = io->anext;
+	else
+		l->act_head = io->anext;
+	if (io->anext)
+		io->anext->aprev = io->aprev;
+	else
+		l->act_tail = io->aprev;
+}
+
+static struct sec_io *sec_get(struct link_conn *c)
+{
+	struct link *l = c->l;
+	struct sec_io *io = l->free_ios;
+
+	if (!io)
+		return NULL;
+	l->free_ios = io->next;
+	l->n_free--;
+	io->conn = c;
+	c->refs++;
+	io->in_range_list = false;
+	io->ack_tx.queued = io->recv_tx.queued = false;
+	return io;
+}
+
+static void sec_put(struct sec_io *io)
+{
+	struct link *l = io->l;
+	struct link_conn *c = io->conn;
+
+	io->next = l->free_ios;
+	l->free_ios = io;
+	l->n_free++;
+	io->conn = NULL;
+	c->refs--;
+	conn_maybe_free(c);
+	/* the connection may have stopped reading for lack of contexts */
+	l->resume = true;
+}
+
+static void on_ack_sent(struct link_tx *t)
+{
+	sec_put(container_of(t, struct sec_io, ack_tx));
+}
+
+/* Answer the primary, then recycle the context once the answer is out. */
+static void sec_answer(struct sec_io *io, int err)
+{
+	struct link_conn *c = io->conn;
+	int n;
+
+	if (io->in_range_list) {
+		io->in_range_list = false;
+		act_del(io->l, io);
+	} else if (io->type == PEER_FLUSH) {
+		act_del(io->l, io);
+	}
+	if (c->state != LC_CONNECTED) {
+		sec_put(io);	/* the primary resends or marks it */
+	} else {
+		n = err < 0 ? peer_encode_nack(io->ack_tx.hdr,
+					       sizeof(io->ack_tx.hdr), io->seq,
+					       (uint32_t)-err) :
+			      peer_encode_ack_write(io->ack_tx.hdr,
+						    sizeof(io->ack_tx.hdr),
+						    io->seq);
+		assert(n > 0);
+		io->ack_tx.hdr_len = (uint32_t)n;
+		io->ack_tx.payload = NULL;
+		io->ack_tx.payload_len = 0;
+		io->ack_tx.on_sent = on_ack_sent;
+		tx_queue(c, &io->ack_tx);
+	}
+	sec_start_unblocked(io->l);
+	sec_flush_check(io->l);
+}
+
+static void on_sec_written(struct store_req *r, int res)
+{
+	struct sec_io *io = container_of(r, struct sec_io, sreq);
+
+	if (res < 0)
+		log_errno(LOG_ERR, res, "apply %s(%" PRIu64 ", %" PRIu64 ")",
+			  peer_type_name(io->type), io->off, io->len);
+	sec_answer(io, res);
+}
+
+static void sec_exec(struct sec_io *io)
+{
+	struct link *l = io->l;
+
+	io->stage = SEC_WRITING;
+	io->sreq = (struct store_req){
+		.eng = l->p.eng, .st = l->p.store, .zeroes = l->zeroes,
+		.type = io->type == PEER_DATA ? STORE_REQ_WRITE :
+			io->type == PEER_TRIM ? STORE_REQ_TRIM :
+						STORE_REQ_ZEROES,
+		.flags = io->flags, .off = io->off, .len = io->len,
+		.buf = io->buf, .done = on_sec_written,
+	};
+	store_req_submit(&io->sreq);
+}
+
+/* Does io overlap a write that arrived before it and is not done? */
+static bool sec_must_wait(const struct link *l, const struct sec_io *io)
+{
+	const struct sec_io *a;
+
+	for (a = l->act_head; a && a != io; a = a->anext)
+		if (a->type != PEER_FLUSH && sec_overlaps(a, io))
+			return true;
+	return false;
+}
+
+static void sec_start_unblocked(struct link *l)
+{
+	struct sec_io *io = l->blocked_head, *prev = NULL, *next;
+
+	for (; io; io = next) {
+		next = io->next;
+		if (sec_must_wait(l, io)) {
+			prev = io;
+			continue;
+		}
+		if (prev)
+			prev->next = next;
+		else
+			l->blocked_head = next;
+		if (l->blocked_tail == io)
+			l->blocked_tail = prev;
+		sec_exec(io);
+	}
+}
+
+/* A write is complete (received, validated): order it, then apply it. */
+static void sec_submit(struct sec_io *io)
+{
+	struct link *l = io->l;
+
+	if (!peer_range_fits(io->off, io->len, meta_data_size(l->p.meta))) {
+		log_msg(LOG_ERR, "peer sent %s(%" PRIu64 ", %" PRIu64 ") past "
+			"the end of the device", peer_type_name(io->type),
+			io->off, io->len);
+		act_add(l, io);
+		io->in_range_list = true;
+		sec_answer(io, -ENOSPC);
+		return;
+	}
+	act_add(l, io);
+	io->in_range_list = true;
+	if (sec_must_wait(l, io)) {
+		io->stage = SEC_BLOCKED;
+		io->next = NULL;
+		if (l->blocked_tail)
+			l->blocked_tail->next = io;
+		else
+			l->blocked_head = io;
+		l->blocked_tail = io;
+		return;
+	}
+	sec_exec(io);
+}
+
+static void on_sec_flushed(struct engine_op *op, int res)
+{
+	struct sec_io *io = container_of(op, struct sec_io, op);
+
+	if (res < 0)
+		log_errno(LOG_ERR, res, "peer FLUSH: fdatasync");
+	sec_answer(io, res < 0 ? res : 0);
+}
+
+/* Start every FLUSH whose earlier writes are all done. */
+static void sec_flush_check(struct link *l)
+{
+	struct sec_io *a;
+
+	/* the active list is in arrival order: a FLUSH may go once no write
+	 * is ahead of it */
+	for (a = l->act_head; a; a = a->anext) {
+		if (a->type != PEER_FLUSH)
+			return;
+		if (a->stage == SEC_FLUSH_WAIT) {
+			a->stage = SEC_FLUSHING;
+			a->op.cb = on_sec_flushed;
+			engine_fsync(l->p.eng, &a->op, l->p.store->fd, true);
+		}
+	}
+}
+
+static void on_recv_sent(struct link_tx *t)
+{
+	(void)t;	/* ACK_RECV is fire and forget */
+}
+
+/* The whole DATA payload is in io: decompress, verify, answer B, apply. */
+static int sec_data_complete(struct link_conn *c, struct sec_io *io)
+{
+	struct link *l = c->l;
+	int n;
+
+	if (io->data.flags & PEER_F_COMPRESSED) {
+		if (peer_lz4_decompress(io->zbuf, io->data.wire_len, io->buf,
+					io->data.raw_len) < 0)
+			return -EBADMSG;
+	}
+	if (peer_data_verify(&io->data, io->buf) < 0) {
+		log_msg(LOG_ERR, "DATA seq %" PRIu64 ": checksum mismatch",
+			io->seq);
+		return -EBADMSG;
+	}
+	if (l->p.proto == LINK_PROTO_B) {
+		n = peer_encode_ack_recv(io->recv_tx.hdr,
+					 sizeof(io->recv_tx.hdr), io->seq);
+		assert(n > 0);
+		io->recv_tx.hdr_len = (uint32_t)n;
+		io->recv_tx.payload = NULL;
+		io->recv_tx.payload_len = 0;
+		io->recv_tx.on_sent = on_recv_sent;
+		tx_queue(c, &io->recv_tx);
+	}
+	sec_submit(io);
+	return 0;
+}
+
+/* ---- receiving and dispatch ---- */
+
+static int handle_hello(struct link_conn *c, const struct peer_hdr *h,
+			const uint8_t *p);
+static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
+		       const uint8_t *p);
+
+/* Tell the peer why we hang up (it logs the reason), then close. */
+static void refuse(struct link_conn *c, int err, const char *why)
+{
+	int n = peer_encode_refuse(c->refuse_buf, sizeof(c->refuse_buf),
+				   (uint32_t)err, why);
+
+	if (n < 0)
+		n = peer_encode_refuse(c->refuse_buf, sizeof(c->refuse_buf),
+				       (uint32_t)err, "refused");
+	if (n < 0)
+		return;
+	c->refuse_tx.hdr_len = 0;	/* the whole packet is the payload */
+	c->refuse_tx.payload = c->refuse_buf;
+	c->refuse_tx.payload_len = (uint32_t)n;
+	c->refuse_tx.on_sent = NULL;
+	tx_queue(c, &c->refuse_tx);
+}
+
+/* A DATA/RS_DATA header and fixed part arrived: set up the payload. */
+static int start_data(struct link_conn *c, const struct peer_hdr *h,
+		      const uint8_t *p, struct sec_io *io)
+{
+	struct link *l = c->l;
+	int r = peer_decode_data(h, p, PEER_DATA_SIZE, &io->data);
+
+	if (r < 0)
+		return r;
+	if (io->data.raw_len > l->p.max_block)
+		return -EBADMSG;
+	if ((io->data.flags & PEER_F_COMPRESSED) &&
+	    !(l->features & PEER_FEAT_LZ4))
+		return -EBADMSG;
+	io->type = PEER_DATA;
+	io->seq = h->seq;
+	io->off = io->data.offset;
+	io->len = io->data.raw_len;
+	io->flags = (io->data.flags & PEER_F_FUA) ? STORE_REQ_FUA : 0;
+	c->payload_io = io;
+	c->payload_dst = (io->data.flags & PEER_F_COMPRESSED) ? io->zbuf :
+								 io->buf;
+	c->payload_len = io->data.wire_len;
+	c->payload_done = 0;
+	return 0;
+}
+
+/*
+ * Handle one packet whose header and fixed part are at p (for DATA the
+ * payload follows separately). Returns bytes of rbuf consumed beyond the
+ * header, -EAGAIN (need more bytes), -ENOBUFS (no context: stop reading)
+ * or -EBADMSG (protocol error: close).
+ */
+static int dispatch(struct link_conn *c, const struct peer_hdr *h,
+		    const uint8_t *p, size_t avail)
+{
+	struct link *l = c->l;
+	uint32_t fixed = peer_fixed_len(h);
+	struct peer_range pr;
+	struct sec_io *io;
+	uint64_t ts;
+	int r, n;
+
+	if (avail < fixed)
+		return fixed > RBUF_SIZE - PEER_HDR_SIZE ? -EBADMSG : -EAGAIN;
+	if (peer_hdr_check_features(h, l->features) < 0)
+		return -EBADMSG;
+	if (c->state == LC_HANDSHAKE) {
+		switch (h->type) {
+		case PEER_HELLO:
+			r = handle_hello(c, h, p);
+			break;
+		case PEER_AUTH:
+			r = handle_auth(c, h, p);
+			break;
+		case PEER_AUTH_OK:
+			if (!c->got_auth) {
+				r = -EBADMSG;
+				break;
+			}
+			c->got_auth_ok = true;
+			r = 0;
+			break;
+		case PEER_REFUSE: {
+			struct peer_refuse rf;
+
+			if (peer_decode_refuse(h, p, fixed, &rf) == 0)
+				log_msg(LOG_ERR, "peer %s refused us: %s",
+					l->peer_label, rf.msg);
+			r = -ECONNREFUSED;
+			break;
+		}
+		case PEER_PING:
+		case PEER_PONG:
+			r = 0;
+			break;
+		default:
+			r = -EBADMSG;
+		}
+		return r < 0 ? r : (int)fixed;
+	}
+	switch (h->type) {
+	case PEER_PING:
+		if (peer_decode_ping(h, p, fixed, &ts) < 0)
+			return -EBADMSG;
+		n = peer_encode_pong(c->pong_tx.hdr, sizeof(c->pong_tx.hdr),
+				     h->seq, ts);
+		if (n > 0 && !c->pong_tx.queued) {
+			c->pong_tx.hdr_len = (uint32_t)n;
+			tx_queue(c, &c->pong_tx);
+		}
+		return (int)fixed;
+	case PEER_PONG:
+		return (int)fixed;
+	case PEER_ACK_RECV:
+	case PEER_ACK_WRITE:
+	case PEER_NACK:
+		if (!l->p.primary)
+			return -EBADMSG;
+		return on_ack(c, h, p) < 0 ? -EBADMSG : (int)fixed;
+	case PEER_DATA:
+	case PEER_TRIM:
+	case PEER_WRITE_ZEROES:
+	case PEER_FLUSH:
+		if (l->p.primary)
+			return -EBADMSG;	/* a primary applies nothing */
+		io = sec_get(c);
+		if (!io)
+			return -ENOBUFS;
+		io->seq = h->seq;
+		io->type = h->type;
+		if (h->type == PEER_DATA) {
+			r = start_data(c, h, p, io);
+			if (r < 0) {
+				sec_put(io);
+				return r;
+			}
+			return (int)fixed;
+		}
+		if (h->type == PEER_FLUSH) {
+			io->off = io->len = 0;
+			io->stage = SEC_FLUSH_WAIT;
+			act_add(l, io);
+			sec_flush_check(l);
+			return (int)fixed;
+		}
+		if (peer_decode_range(h, p, fixed, &pr) < 0) {
+			sec_put(io);
+			return -EBADMSG;
+		}
+		io->off = pr.offset;
+		io->len = pr.len;
+		io->flags = ((pr.flags & PEER_F_FUA) ? STORE_REQ_FUA : 0) |
+			    ((pr.flags & PEER_F_NO_HOLE) ? STORE_REQ_NO_HOLE :
+							  0);
+		sec_submit(io);
+		return (int)fixed;
+	default:
+		/* resync packets: not spoken by this version of the link */
+		log_msg(LOG_ERR, "peer sent %s, which this node does not "
+			"handle", peer_type_name(h->type));
+		return -EBADMSG;
+	}
+}
+
+static void conn_established(struct link_conn *c)
+{
+	struct link *l = c->l;
+
+	c->state = LC_CONNECTED;
+	l->backoff_ms = 0;
+	l->st.connects++;
+	log_msg(LOG_NOTICE, "connected to %s: protocol %c%s%s",
+		l->peer_label, 'A' + l->p.proto,
+		(l->features & PEER_FEAT_LZ4) && l->p.lz4 ? ", lz4" : "",
+		(l->features & PEER_FEAT_CRC32C) && l->p.checksum ?
+		", crc32c" : "");
+	if (l->p.primary)
+		pending_resend(l, c);
+}
+
+/* Parse every complete packet in rbuf. */
+static void conn_parse(struct link_conn *c)
+{
+	while (c->state != LC_CLOSING && !c->payload_io) {
+		size_t avail = c->rend - c->rstart;
+		struct peer_hdr h;
+		int r;
+
+		r = peer_decode_hdr(c->rbuf + c->rstart, avail, &h);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			conn_lost(c, "malformed packet header");
+			return;
+		}
+		r = dispatch(c, &h, c->rbuf + c->rstart + PEER_HDR_SIZE,
+			     avail - PEER_HDR_SIZE);
+		if (r == -EAGAIN || r == -ENOBUFS)
+			break;
+		if (r < 0) {
+			conn_lost(c, r == -ECONNREFUSED ? "refused by peer" :
+				  "malformed or unexpected packet");
+			return;
+		}
+		c->rstart += PEER_HDR_SIZE + (size_t)r;
+		if (c->payload_io) {
+			/* payload: take what is buffered, receive the rest
+			 * straight into the context */
+			size_t have = c->rend - c->rstart;
+			size_t n = have < c->payload_len ? have :
+							    c->payload_len;
+
+			memcpy(c->payload_dst, c->rbuf + c->rstart, n);
+			c->rstart += n;
+			c->payload_done = (uint32_t)n;
+			if (c->payload_done == c->payload_len) {
+				struct sec_io *io = c->payload_io;
+
+				c->payload_io = NULL;
+				if (sec_data_complete(c, io) < 0) {
+					sec_put(io);
+					conn_lost(c, "bad DATA payload");
+					return;
+				}
+			}
+		}
+		if (c->state == LC_HANDSHAKE && c->got_auth_ok &&
+		    c->got_auth && c->auth_ok_tx.hdr_len)
+			conn_established(c);
+	}
+	if (c->rstart == c->rend) {
+		c->rstart = c->rend = 0;
+	} else if (c->rstart > RBUF_SIZE / 2) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+		c->rend -= c->rstart;
+		c->rstart = 0;
+	}
+	conn_arm_recv(c);
+}
+
+static void on_recv(struct engine_op *op, int res)
+{
+	struct link_conn *c = container_of(op, struct link_conn, recv_op);
+
+	c->recv_pending = false;
+	if (c->state == LC_CLOSING) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (res <= 0) {
+		conn_lost(c, res < 0 ? strerror(-res) : "peer closed");
+		conn_maybe_free(c);
+		return;
+	}
+	c->l->st.recv_bytes += (uint64_t)res;
+	c->last_rx_ms = now_ms();
+	if (c->payload_io) {
+		c->payload_done += (uint32_t)res;
+		if (c->payload_done == c->payload_len) {
+			struct sec_io *io = c->payload_io;
+
+			c->payload_io = NULL;
+			if (sec_data_complete(c, io) < 0) {
+				sec_put(io);
+				conn_lost(c, "bad DATA payload");
+				conn_maybe_free(c);
+				return;
+			}
+		}
+	} else {
+		c->rend += (size_t)res;
+	}
+	conn_parse(c);
+}
+
+static void conn_arm_recv(struct link_conn *c)
+{
+	if (c->recv_pending || c->state == LC_CLOSING)
+		return;
+	c->recv_op.cb = on_recv;
+	if (c->payload_io) {
+		engine_recv(c->l->p.eng, &c->recv_op, c->fd,
+			    c->payload_dst + c->payload_done,
+			    c->payload_len - c->payload_done, MSG_WAITALL);
+	} else {
+		if (c->rend == RBUF_SIZE)
+			return;	/* full: a context must free up first */
+		engine_recv(c->l->p.eng, &c->recv_op, c->fd, c->rbuf + c->rend,
+			    RBUF_SIZE - c->rend, 0);
+	}
+	c->recv_pending = true;
+}
+
+/* ---- handshake ---- */
+
+static int handle_hello(struct link_conn *c, const struct peer_hdr *h,
+			const uint8_t *p)
+{
+	struct link *l = c->l;
+	struct peer_hello rh;
+	char why[PEER_MSG_MAX + 1];
+	uint8_t mac[PEER_MAC_SIZE];
+	uint16_t version;
+	int r;
+
+	if (c->got_hello || peer_decode_hello(h, p, h->len, &rh) < 0)
+		return -EBADMSG;
+	c->got_hello = true;
+	r = peer_hello_check(&c->hello, &rh, &version, why);
+	if (r == 0 && strcmp(rh.node_name, l->p.peer_name) != 0) {
+		snprintf(why, sizeof(why), "expected node %s, not %s",
+			 l->p.peer_name, rh.node_name);
+		r = -EACCES;
+	}
+	if (r == 0 && (rh.role == PEER_ROLE_PRIMARY) == l->p.primary) {
+		snprintf(why, sizeof(why), "both nodes are %s",
+			 l->p.primary ? "primary" : "secondary");
+		r = -EBUSY;
+	}
+	if (r < 0) {
+		log_msg(LOG_ERR, "refusing peer %s: %s", l->peer_label, why);
+		refuse(c, -r, why);
+		return -ECONNREFUSED;
+	}
+	l->features = c->hello.features & rh.features;
+	/* prove we know the secret: HMAC over the peer's challenge */
+	r = peer_auth_compute(l->p.secret, strlen(l->p.secret), rh.challenge,
+			      l->p.local_name, mac);
+	if (r < 0)
+		return r;
+	r = peer_encode_auth(c->auth_tx.hdr, sizeof(c->auth_tx.hdr), mac);
+	assert(r > 0);
+	c->auth_tx.hdr_len = (uint32_t)r;
+	tx_queue(c, &c->auth_tx);
+	return 0;
+}
+
+static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
+		       const uint8_t *p)
+{
+	struct link *l = c->l;
+	uint8_t mac[PEER_MAC_SIZE];
+	int r;
+
+	if (!c->got_hello || c->got_auth ||
+	    peer_decode_auth(h, p, h->len, mac) < 0)
+		return -EBADMSG;
+	if (peer_auth_verify(l->p.secret, strlen(l->p.secret),
+			     c->hello.challenge, l->p.peer_name, mac) != 0) {
+		log_msg(LOG_ERR, "peer %s failed authentication (wrong "
+			"secret?)", l->peer_label);
+		refuse(c, EACCES, "authentication failed");
+		return -ECONNREFUSED;
+	}
+	c->got_auth = true;
+	r = peer_encode_auth_ok(c->auth_ok_tx.hdr, sizeof(c->auth_ok_tx.hdr));
+	assert(r > 0);
+	c->auth_ok_tx.hdr_len = (uint32_t)r;
+	tx_queue(c, &c->auth_ok_tx);
+	return 0;
+}
+
+static int conn_new(struct link *l, int fd, struct link_conn **ret)
+{
+	const struct md_super *sb = meta_super(l->p.meta);
+	struct link_conn *c = calloc(1, sizeof(*c));
+	int one = 1, buf = SOCK_BUF, r;
+
+	if (!c)
+		return -ENOMEM;
+	c->rbuf = malloc(RBUF_SIZE);
+	if (!c->rbuf) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->l = l;
+	c->fd = fd;
+	c->id = ++l->next_conn_id;
+	c->state = LC_HANDSHAKE;
+	c->last_rx_ms = c->last_tx_ms = now_ms();
+	/* acks must not wait behind Nagle; big buffers keep the pipe full */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	c->hello = (struct peer_hello){
+		.version_min = PEER_VERSION_MIN,
+		.version_max = PEER_VERSION_MAX,
+		.node_id = l->p.local_id,
+		.features = PEER_FEAT_CRC32C | PEER_FEAT_XXH3 |
+			    (l->p.lz4 ? PEER_FEAT_LZ4 : 0),
+		.data_size = meta_data_size(l->p.meta),
+		.role = l->p.primary ? PEER_ROLE_PRIMARY : PEER_ROLE_SECONDARY,
+		.md_flags = sb->flags,
+		.uuid_current = sb->gen.current,
+		.uuid_bitmap = sb->gen.bitmap,
+		.uuid_history = { sb->gen.history[0], sb->gen.history[1] },
+	};
+	snprintf(c->hello.node_name, sizeof(c->hello.node_name), "%s",
+		 l->p.local_name);
+	snprintf(c->hello.resource, sizeof(c->hello.resource), "%s",
+		 l->p.resource);
+	r = peer_challenge_new(c->hello.challenge);
+	if (r == 0)
+		r = peer_encode_hello(c->hello_buf, sizeof(c->hello_buf),
+				      &c->hello);
+	if (r < 0) {
+		free(c->rbuf);
+		free(c);
+		return r;
+	}
+	c->hello_tx.hdr_len = 0;	/* the whole packet is the payload */
+	c->hello_tx.payload = c->hello_buf;
+	c->hello_tx.payload_len = (uint32_t)r;
+	*ret = c;
+	return 0;
+}
+
+/* A connected socket: say HELLO and start reading. */
+static void conn_begin(struct link *l, struct link_conn *c)
+{
+	l->conn = c;
+	tx_queue(c, &c->hello_tx);
+	conn_arm_recv(c);
+}
+
+/* ---- connection loss and teardown ---- */
+
+static void conn_lost(struct link_conn *c, const char *why)
+{
+	struct link *l = c->l;
+	bool was_up = c->state == LC_CONNECTED;
+
+	if (c->state == LC_CLOSING)
+		return;
+	c->state = LC_CLOSING;
+	if (was_up) {
+		l->st.losses++;
+		log_msg(l->stopping ? LOG_INFO : LOG_WARNING, "%s peer %s: %s",
+			l->stopping ? "disconnected from" : "lost",
+			l->peer_label, why);
+	} else if (!l->stopping) {
+		log_msg(LOG_INFO, "connection to %s failed: %s",
+			l->peer_label, why);
+	}
+	/* shutdown makes the pending recv/send complete; close comes when
+	 * nothing refers to the socket any more */
+	shutdown(c->fd, SHUT_RDWR);
+	while (c->txq_head) {
+		struct link_tx *t = c->txq_head;
+
+		c->txq_head = t->next;
+		t->queued = false;
+		/* a secondary's answer that will never go: recycle */
+		if (t->on_sent == on_ack_sent)
+			t->on_sent(t);
+	}
+	c->txq_tail = NULL;
+	if (c->payload_io) {
+		struct sec_io *io = c->payload_io;
+
+		c->payload_io = NULL;
+		sec_put(io);
+	}
+	if (l->conn == c)
+		l->conn = NULL;
+	if (l->p.primary) {
+		pending_on_loss(l);
+		if (!l->stopping) {
+			l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 :
+							 BACKOFF_MIN_MS;
+			if (l->backoff_ms > BACKOFF_MAX_MS)
+				l->backoff_ms = BACKOFF_MAX_MS;
+			l->reconnect_at_ms = now_ms() + l->backoff_ms;
+		}
+	}
+	conn_maybe_free(c);
+}
+
+/* Queue a closed connection for freeing once nothing refers to it; the
+ * free happens in link_poll(), never under a caller's feet. */
+static void conn_maybe_free(struct link_conn *c)
+{
+	struct link *l = c->l;
+
+	if (c->reaping || c->state != LC_CLOSING || c->recv_pending ||
+	    c->send_pending || c->refs > 0)
+		return;
+	c->reaping = true;
+	c->reap_next = l->reap;
+	l->reap = c;
+}
+
+void link_poll(struct link *l)
+{
+	struct link_conn *c;
+
+	while ((c = l->reap)) {
+		l->reap = c->reap_next;
+		close(c->fd);
+		free(c->rbuf);
+		free(c);
+	}
+	if (l->resume && l->conn && l->conn->state != LC_CLOSING &&
+	    !l->conn->recv_pending) {
+		l->resume = false;
+		conn_parse(l->conn);
+	}
+}
+
+/* ---- dialling, accepting, timers ---- */
+
+static void on_connect(struct engine_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, connect_op);
+	struct link_conn *c = l->dialing;
+
+	l->dialing = NULL;
+	if (res < 0 || l->stopping || l->conn) {
+		if (res < 0)
+			log_debug("connect to %s: %s", l->peer_label,
+				  strerror(-res));
+		close(c->fd);
+		free(c->rbuf);
+		free(c);
+		l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 :
+						 BACKOFF_MIN_MS;
+		if (l->backoff_ms > BACKOFF_MAX_MS)
+			l->backoff_ms = BACKOFF_MAX_MS;
+		l->reconnect_at_ms = now_ms() + l->backoff_ms;
+		return;
+	}
+	conn_begin(l, c);
+}
+
+static void dial(struct link *l)
+{
+	const struct netaddr *a = &l->p.peer_addr;
+	struct link_conn *c;
+	int fd, r;
+
+	if (l->dialing || l->conn || l->stopping)
+		return;
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_errno(LOG_ERR, -errno, "socket");
+		l->reconnect_at_ms = now_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	r = conn_new(l, fd, &c);
+	if (r < 0) {
+		close(fd);
+		log_errno(LOG_ERR, r, "new peer connection");
+		l->reconnect_at_ms = now_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	l->dialing = c;
+	l->connect_op.cb = on_connect;
+	engine_connect(l->p.eng, &l->connect_op, fd,
+		       (const struct sockaddr *)&a->ss, a->len);
+}
+
+static void on_accept(struct engine_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, accept_op);
+	struct link_conn *c;
+
+	l->accept_pending = false;
+	if (l->stopping) {
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res >= 0) {
+		if (l->conn) {
+			/* the primary reconnected before we noticed the old
+			 * connection die: the new one wins */
+			conn_lost(l->conn, "replaced by a new connection");
+		}
+		if (conn_new(l, res, &c) == 0)
+			conn_begin(l, c);
+		else
+			close(res);
+	} else if (res != -ECANCELED) {
+		log_errno(LOG_WARNING, res, "accept on the replication port");
+	}
+	l->accept_pending = true;
+	engine_accept(l->p.eng, &l->accept_op, l->listen_fd);
+}
+
+static void on_tick(struct engine_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, timer_op);
+	struct link_conn *c = l->conn;
+	uint64_t now = now_ms();
+	int n;
+
+	(void)res;
+	l->timer_pending = false;
+	if (l->stopping)
+		return;
+	if (c && c->state != LC_CLOSING) {
+		if (now - c->last_rx_ms > l->p.timeout_ms) {
+			conn_lost(c, c->state == LC_CONNECTED ?
+				  "no answer within the timeout" :
+				  "handshake timed out");
+		} else if (c->state == LC_CONNECTED &&
+			   now - c->last_tx_ms >= l->p.ping_ms &&
+			   !c->ping_tx.queued) {
+			n = peer_encode_ping(c->ping_tx.hdr,
+					     sizeof(c->ping_tx.hdr),
+					     ++c->ping_seq, now);
+			if (n > 0) {
+				c->ping_tx.hdr_len = (uint32_t)n;
+				tx_queue(c, &c->ping_tx);
+			}
+		}
+	}
+	if (l->p.primary && !l->conn && !l->dialing &&
+	    now >= l->reconnect_at_ms)
+		dial(l);
+	l->timer_pending = true;
+	l->timer_op.cb = on_tick;
+	engine_timeout(l->p.eng, &l->timer_op, &l->tick);
+}
+
+/* ---- lifecycle ---- */
+
+int link_new(const struct link_params *p, struct link **ret)
+{
+	struct link *l = calloc(1, sizeof(*l));
+	char addr[200];
+	unsigned i;
+
+	if (!l)
+		return -ENOMEM;
+	l->p = *p;
+	l->listen_fd = -1;
+	netaddr_format(&p->peer_addr, addr, sizeof(addr));
+	snprintf(l->peer_label, sizeof(l->peer_label), "%s (%s)",
+		 p->peer_name, addr);
+	l->bufs_len = 2 * (size_t)p->max_block * p->max_ios +
+		      STORE_ZERO_CHUNK;
+	/* as in the server: NORESERVE, only touched pages cost memory */
+	l->bufs = mmap(NULL, l->bufs_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	l->ios = calloc(p->max_ios, sizeof(*l->ios));
+	if (l->bufs == MAP_FAILED || !l->ios) {
+		if (l->bufs != MAP_FAILED)
+			munmap(l->bufs, l->bufs_len);
+		free(l->ios);
+		free(l);
+		return -ENOMEM;
+	}
+	l->zeroes = l->bufs + l->bufs_len - STORE_ZERO_CHUNK;
+	for (i = 0; i < p->max_ios; i++) {
+		struct sec_io *io = &l->ios[p->max_ios - 1 - i];
+
+		io->l = l;
+		io->buf = l->bufs + 2 * (size_t)p->max_block *
+			  (p->max_ios - 1 - i);
+		io->zbuf = io->buf + p->max_block;
+		io->next = l->free_ios;
+		l->free_ios = io;
+	}
+	l->n_free = p->max_ios;
+	/* the tick drives keepalive, timeouts and reconnects */
+	l->tick.tv_sec = 0;
+	l->tick.tv_nsec = 100 * 1000 * 1000;
+	*ret = l;
+	return 0;
+}
+
+int link_start(struct link *l)
+{
+	char addr[200];
+
+	if (!l->p.primary) {
+		l->listen_fd = netaddr_listen(&l->p.local_addr, 4);
+		if (l->listen_fd < 0) {
+			netaddr_format(&l->p.local_addr, addr, sizeof(addr));
+			return log_errno(LOG_ERR, l->listen_fd, "cannot listen "
+					 "for the peer on %s", addr);
+		}
+		l->accept_pending = true;
+		l->accept_op.cb = on_accept;
+		engine_accept(l->p.eng, &l->accept_op, l->listen_fd);
+		netaddr_format(&l->p.local_addr, addr, sizeof(addr));
+		log_msg(LOG_INFO, "secondary: waiting for the primary on %s",
+			addr);
+	} else {
+		log_msg(LOG_INFO, "primary: connecting to %s, protocol %c",
+			l->peer_label, 'A' + l->p.proto);
+		dial(l);
+	}
+	l->timer_pending = true;
+	l->timer_op.cb = on_tick;
+	engine_timeout(l->p.eng, &l->timer_op, &l->tick);
+	return 0;
+}
+
+bool link_connected(const struct link *l)
+{
+	return l->conn && l->conn->state == LC_CONNECTED;
+}
+
+void link_stop(struct link *l)
+{
+	if (l->stopping)
+		return;
+	l->stopping = true;
+	if (l->accept_pending)
+		engine_cancel(l->p.eng, NULL, &l->accept_op);
+	if (l->timer_pending)
+		engine_cancel(l->p.eng, NULL, &l->timer_op);
+	if (l->dialing)
+		shutdown(l->dialing->fd, SHUT_RDWR);
+	if (l->conn)
+		conn_lost(l->conn, "shutting down");
+	else if (l->p.primary)
+		pending_on_loss(l);
+}
+
+bool link_stopped(const struct link *l)
+{
+	return l->stopping && !l->accept_pending && !l->timer_pending &&
+	       !l->dialing && !l->conn && !l->reap &&
+	       l->n_free == l->p.max_ios && !l->pend_head;
+}
+
+struct link *link_free(struct link *l)
+{
+	if (!l)
+		return NULL;
+	if (l->listen_fd >= 0)
+		close(l->listen_fd);
+	munmap(l->bufs, l->bufs_len);
+	free(l->ios);
+	free(l);
+	return NULL;
+}
+
+void link_get_stats(const struct link *l, struct link_stats *ret)
+{
+	*ret = l->st;
+	ret->connected = link_connected(l);
+	ret->pending = l->n_pending;
+}

@@ -1,0 +1,52 @@
+/*
+ * One modifying operation on the local store, run on the event loop:
+ * WRITE (FUA as RWF_DSYNC), TRIM (punch hole; a store that cannot is fine,
+ * TRIM is a hint) and WRITE_ZEROES (fallocate, or zero bytes written when
+ * the store cannot; FAST_ZERO then fails at once with -ENOTSUP), with an
+ * fdatasync after TRIM/WRITE_ZEROES when FUA is asked. Shared by the NBD
+ * server (primary) and the replication link (secondary).
+ */
+#ifndef REPD_STORE_REQ_H
+#define REPD_STORE_REQ_H
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "store.h"
+
+enum store_req_type {
+	STORE_REQ_WRITE,
+	STORE_REQ_TRIM,
+	STORE_REQ_ZEROES,
+};
+
+#define STORE_REQ_FUA		(1u << 0)
+#define STORE_REQ_NO_HOLE	(1u << 1)	/* ZEROES: keep allocated */
+#define STORE_REQ_FAST_ZERO	(1u << 2)	/* ZEROES: fail if slow */
+
+enum store_req_stage {
+	STORE_REQ_MAIN,			/* the write or fallocate */
+	STORE_REQ_ZERO_WRITE,		/* zeroes by writing zero bytes */
+	STORE_REQ_FUA_SYNC,		/* fdatasync for FUA */
+};
+
+struct store_req {
+	struct engine_op op;		/* private */
+	struct engine *eng;		/* borrowed */
+	struct store *st;		/* borrowed */
+	const uint8_t *zeroes;		/* STORE_ZERO_CHUNK zero bytes */
+	enum store_req_type type;
+	unsigned flags;			/* STORE_REQ_* */
+	uint64_t off, len;
+	const uint8_t *buf;		/* WRITE data, borrowed until done */
+	void (*done)(struct store_req *r, int res); /* 0 or -errno */
+	enum store_req_stage stage;	/* private */
+	uint64_t zero_pos;		/* private */
+};
+
+#define STORE_ZERO_CHUNK (1u << 20)
+
+/* Start r (all public fields set). r->done runs once, from the loop. */
+void store_req_submit(struct store_req *r);
+
+#endif /* REPD_STORE_REQ_H */

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of repd against the peer NBD servers, in one run,
+# on the same backing file (see README.md here). Not a test: run by hand.
+#
+#   tests/bench/run-bench.sh [BUILD_DIR] [--runtime S] [--size SIZE]
+#                            [--suite nbd|repl|all] [--rounds N]
+#
+# nbd:  repd O_DIRECT vs qemu-nbd --cache=none --aio=io_uring; repd
+#       buffered vs nbdkit file and qemu-nbd (writeback); nbd-server.
+# repl: repd protocol C pair vs the same repd standalone vs QEMU's active
+#       mirror (qemu-storage-daemon, write-blocking, to an nbdkit peer).
+# Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
+# eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+shared=${SHARED:-$top/../shared}
+build=$top/build
+runtime=10 size=4G suite=all rounds=1
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then build=$1; shift; fi
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runtime) runtime=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --suite) suite=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "run-bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+REPD=$build/replicator/repd REPCTL=$build/tools/repctl
+for t in "$REPD" "$REPCTL" "$shared/bench/nbd-fio" "$shared/bench/serve-baseline"; do
+  [ -x "$t" ] || { echo "run-bench: missing $t" >&2; exit 2; }
+done
+dir=${BENCH_DIR:-/var/tmp/repd-bench}
+mkdir -p "$dir"
+out=$dir/results-$(date +%Y%m%d-%H%M%S).jsonl
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# A fully written image: holes would make reads free and writes allocate.
+fill() {  # fill FILE
+  [ -f "$1" ] && [ "$(stat -c %s "$1")" = "$(numfmt --from=iec "$size")" ] && return
+  rm -f "$1"; fallocate -l "$size" "$1"
+  fio --name=fill --filename="$1" --rw=write --bs=1M --iodepth=8 --direct=1 \
+      --ioengine=io_uring --size="$size" --refill_buffers --output=/dev/null
+}
+evict() {  # push the files out of the page cache so every config starts cold
+  for f in "$@"; do
+    /usr/bin/python3 -c 'import os,sys
+fd=os.open(sys.argv[1],os.O_RDONLY); os.fsync(fd)
+os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$f"
+  done
+}
+free_port() {
+  local p
+  for p in $(seq "$1" $(($1 + 200))); do
+    ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+  return 1
+}
+wait_nbd() {  # wait_nbd URI PID
+  local i
+  for i in $(seq 100); do
+    nbdinfo --size "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || { echo "run-bench: server $2 died" >&2; return 1; }
+    sleep 0.1
+  done
+  return 1
+}
+wait_log() {  # wait_log FILE PATTERN
+  local i
+  for i in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  echo "run-bench: no '$2' in $1" >&2; return 1
+}
+run_fio() {  # run_fio LABEL URI PIDS...
+  local label=$1 uri=$2; shift 2
+  echo "== $label"
+  "$shared/bench/nbd-fio" "$uri" --runtime "$runtime" --json --pids "$*" \
+    2> >(cat >&2) | jq -c --arg c "$label" '.[] | . + {config: $c}' >>"$out"
+}
+repd_conf() {  # repd_conf FILE DIRECT(yes|no) PROTO IMG_A PORT_A [IMG_B PORT_B]
+  local f=$1 direct=$2 proto=$3
+  cat >"$f" <<CONF
+[resource]
+name = bench
+direct-io = $direct
+protocol = $proto
+secret = bench-secret
+[node a]
+disk = $4
+nbd = 127.0.0.1:$5
+control = $dir/a.ctl
+CONF
+  [ $# -gt 5 ] || return 0
+  cat >>"$f" <<CONF
+address = 127.0.0.1:$(free_port 12600)
+initial-role = primary
+[node b]
+disk = $6
+nbd = 127.0.0.1:$7
+control = $dir/b.ctl
+address = 127.0.0.1:$(free_port 12700)
+CONF
+}
+start_repd() {  # start_repd CONF NODE -> pid in $started
+  "$REPD" --config "$1" --node "$2" --foreground >"$dir/repd-$2.log" 2>&1 &
+  started=$!; pids+=("$started")
+}
+stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
+md() { "$REPCTL" create-md --config "$1" --node "$2" --force >/dev/null; }
+
+img=$dir/a.img peer=$dir/b.img base=$dir/base.img
+fill "$img"; fill "$base"
+for round in $(seq "$rounds"); do
+  echo "### round $round of $rounds (results: $out)"
+  if [ "$suite" = nbd ] || [ "$suite" = all ]; then
+    p=$(free_port 12500)
+    for mode in yes no; do
+      repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
+      evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
+      wait_nbd "nbd://127.0.0.1:$p/" "$pid"
+      run_fio "repd-$([ $mode = yes ] && echo direct || echo buffered)" "nbd://127.0.0.1:$p/" "$pid"
+      stop "$pid"
+    done
+    for kind in qemu-nbd-iouring nbdkit qemu-nbd nbd-server; do
+      evict "$base"
+      read -r spid suri < <(STATE_DIR=$dir/run "$shared/bench/serve-baseline" "$kind" "$base" "$p")
+      pids+=("$spid")
+      run_fio "$kind" "$suri" "$spid"
+      stop "$spid"
+    done
+  fi
+  if [ "$suite" = repl ] || [ "$suite" = all ]; then
+    p=$(free_port 12500) q=$(free_port 12550)
+    for proto in C; do
+      repd_conf "$dir/pair.conf" yes "$proto" "$img" "$p" "$peer" "$q"
+      truncate -s "$size" "$peer"
+      md "$dir/pair.conf" a; md "$dir/pair.conf" b
+      evict "$img" "$peer"
+      start_repd "$dir/pair.conf" b; b=$started
+      start_repd "$dir/pair.conf" a; a=$started
+      wait_log "$dir/repd-a.log" "connected to"
+      run_fio "repd-pair-$proto" "nbd://127.0.0.1:$p/" "$a" "$b"
+      stop "$a" "$b"
+    done
+    repd_conf "$dir/solo.conf" yes C "$img" "$p"; md "$dir/solo.conf" a
+    evict "$img"; start_repd "$dir/solo.conf" a; a=$started
+    wait_nbd "nbd://127.0.0.1:$p/" "$a"
+    run_fio "repd-standalone" "nbd://127.0.0.1:$p/" "$a"
+    stop "$a"
+    rm -f "${base%.img}-peer.img"
+    evict "$base"
+    read -r spid suri ppid < <(PEER=nbdkit STATE_DIR=$dir/run "$shared/bench/serve-baseline" qsd-mirror "$base" "$p" "${base%.img}-peer.img" "$q")
+    pids+=("$spid" "$ppid")
+    run_fio "qsd-mirror-nbdkit" "$suri" "$spid" "$ppid"
+    stop "$spid" "$ppid"
+  fi
+done
+"$here/summarize.sh" "$out"
