@@ -72,6 +72,8 @@ struct link_conn {
 	struct msghdr msg;
 	/* handshake */
 	struct peer_hello hello;	/* what we sent */
+	struct peer_hello peer_hello;	/* what the peer sent */
+	struct link_tx state_tx;
 	bool got_hello, got_auth, got_auth_ok;
 	struct link_tx hello_tx, auth_tx, auth_ok_tx, refuse_tx;
 	struct link_tx ping_tx, pong_tx;
@@ -305,6 +307,9 @@ static void req_encode(struct link *l, struct link_req *lr)
 		d.raw_len = (uint32_t)lr->len;
 		d.wire_len = (uint32_t)lr->len;
 		d.flags = (lr->flags & STORE_REQ_FUA) ? PEER_F_FUA : 0;
+		/* protocol B: ask for ACK_RECV as soon as it is received */
+		if (l->p.proto == LINK_PROTO_B)
+			d.flags |= PEER_F_RECV_ACK;
 		t->payload = lr->data;
 		if (l->p.checksum && (l->features & PEER_FEAT_CRC32C)) {
 			d.flags |= PEER_F_CHECKSUM;
@@ -326,6 +331,26 @@ static void req_encode(struct link *l, struct link_req *lr)
 		n = peer_encode_data(t->hdr, sizeof(t->hdr), lr->seq, &d);
 		if (l->p.proto == LINK_PROTO_A)
 			t->on_sent = on_req_sent;
+		break;
+	case LINK_REQ_RS_DATA:
+		memset(&d, 0, sizeof(d));
+		d.offset = lr->off;
+		d.raw_len = (uint32_t)lr->len;
+		d.wire_len = (uint32_t)lr->len;
+		t->payload = lr->data;
+		if (l->p.lz4 && (l->features & PEER_FEAT_LZ4)) {
+			int z = peer_lz4_compress(lr->data, (uint32_t)lr->len,
+						  lr->zbuf, (uint32_t)lr->len);
+
+			if (z > 0) {
+				d.flags |= PEER_F_COMPRESSED;
+				d.wire_len = (uint32_t)z;
+				t->payload = lr->zbuf;
+				l->st.compressed_packets++;
+			}
+		}
+		t->payload_len = d.wire_len;
+		n = peer_encode_rs_data(t->hdr, sizeof(t->hdr), lr->seq, &d);
 		break;
 	case LINK_REQ_TRIM:
 	case LINK_REQ_ZEROES:
@@ -662,7 +687,6 @@ static void on_recv_sent(struct link_tx *t)
 /* The whole DATA payload is in io: decompress, verify, answer B, apply. */
 static int sec_data_complete(struct link_conn *c, struct sec_io *io)
 {
-	struct link *l = c->l;
 	int n;
 
 	if (io->data.flags & PEER_F_COMPRESSED) {
@@ -675,7 +699,7 @@ static int sec_data_complete(struct link_conn *c, struct sec_io *io)
 			io->seq);
 		return -EBADMSG;
 	}
-	if (l->p.proto == LINK_PROTO_B) {
+	if (io->data.flags & PEER_F_RECV_ACK) {
 		n = peer_encode_ack_recv(io->recv_tx.hdr,
 					 sizeof(io->recv_tx.hdr), io->seq);
 		assert(n > 0);
@@ -695,6 +719,8 @@ static int handle_hello(struct link_conn *c, const struct peer_hdr *h,
 			const uint8_t *p);
 static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
 		       const uint8_t *p);
+static int on_state(struct link_conn *c, const struct peer_hdr *h,
+		    const uint8_t *p, uint32_t len);
 
 /* Tell the peer why we hang up (it logs the reason), then close. */
 static void refuse(struct link_conn *c, int err, const char *why)
@@ -719,7 +745,9 @@ static int start_data(struct link_conn *c, const struct peer_hdr *h,
 		      const uint8_t *p, struct sec_io *io)
 {
 	struct link *l = c->l;
-	int r = peer_decode_data(h, p, PEER_DATA_SIZE, &io->data);
+	int r = h->type == PEER_RS_DATA ?
+		peer_decode_rs_data(h, p, PEER_DATA_SIZE, &io->data) :
+		peer_decode_data(h, p, PEER_DATA_SIZE, &io->data);
 
 	if (r < 0)
 		return r;
@@ -814,7 +842,12 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 		if (!l->p.primary)
 			return -EBADMSG;
 		return on_ack(c, h, p) < 0 ? -EBADMSG : (int)fixed;
+	case PEER_STATE:
+		if (l->p.primary)
+			return -EBADMSG;
+		return on_state(c, h, p, fixed) < 0 ? -EBADMSG : (int)fixed;
 	case PEER_DATA:
+	case PEER_RS_DATA:
 	case PEER_TRIM:
 	case PEER_WRITE_ZEROES:
 	case PEER_FLUSH:
@@ -825,7 +858,7 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 			return -ENOBUFS;
 		io->seq = h->seq;
 		io->type = h->type;
-		if (h->type == PEER_DATA) {
+		if (h->type == PEER_DATA || h->type == PEER_RS_DATA) {
 			r = start_data(c, h, p, io);
 			if (r < 0) {
 				sec_put(io);
@@ -859,9 +892,104 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 	}
 }
 
+/* Secondary: the sync source announces a resync start or end. */
+static int on_state(struct link_conn *c, const struct peer_hdr *h,
+		    const uint8_t *p, uint32_t len)
+{
+	struct link *l = c->l;
+	struct peer_state st;
+	struct md_gen src;
+	int r;
+
+	if (peer_decode_state(h, p, len, &st) < 0)
+		return -EBADMSG;
+	if (st.repl == PEER_REPL_SYNC_SOURCE) {
+		log_msg(LOG_NOTICE, "resync from %s started: this copy is "
+			"Inconsistent until it ends", l->peer_label);
+		return meta_update_flags(l->p.meta, MD_FLAG_RESYNC_IN_PROGRESS,
+					 MD_FLAG_CONSISTENT);
+	}
+	if (st.repl == PEER_REPL_OFF && st.disk == PEER_DISK_UPTODATE) {
+		/* the source cleared its bitmap UUID; take its generations
+		 * as they are now: its current UUID travels in seq (it may
+		 * have started a generation after its HELLO) */
+		if (h->seq == 0)
+			return -EBADMSG;
+		memset(&src, 0, sizeof(src));
+		src.current = h->seq;
+		src.bitmap = c->peer_hello.uuid_bitmap;
+		src.history[0] = c->peer_hello.uuid_history[0];
+		src.history[1] = c->peer_hello.uuid_history[1];
+		md_uuid_clear_bitmap(&src);
+		r = meta_sync_target_done(l->p.meta, &src);
+		if (r == 0)
+			log_msg(LOG_NOTICE, "resync from %s finished: "
+				"UpToDate", l->peer_label);
+		return r;
+	}
+	return 0;
+}
+
+/* Is the verdict acceptable for our role? If not, why (for both logs). */
+static const char *verdict_refusal(const struct link *l,
+				   enum md_uuid_verdict v)
+{
+	switch (v) {
+	case MD_UUID_NO_SYNC:
+	case MD_UUID_BOTH_FRESH:
+		return NULL;
+	case MD_UUID_SYNC_SOURCE_BITMAP:
+	case MD_UUID_SYNC_SOURCE_FULL:
+		return l->p.primary ? NULL : "the secondary has newer data "
+			"than the primary; demote the primary and promote "
+			"the secondary";
+	case MD_UUID_SYNC_TARGET_BITMAP:
+	case MD_UUID_SYNC_TARGET_FULL:
+		return l->p.primary ? "the peer has newer data than this "
+			"primary; demote this node and promote the peer" :
+			NULL;
+	case MD_UUID_SPLIT_BRAIN:
+		return "split brain: both nodes changed the data while apart; "
+		       "choose the node whose changes are to be discarded";
+	case MD_UUID_UNRELATED:
+		return "unrelated data: the nodes share no generation";
+	}
+	abort();
+}
+
 static void conn_established(struct link_conn *c)
 {
 	struct link *l = c->l;
+	const struct md_super *sb = meta_super(l->p.meta);
+	struct md_uuid_side me, peer;
+	enum md_uuid_verdict v;
+	const char *why;
+	unsigned rule;
+
+	memset(&me, 0, sizeof(me));
+	memset(&peer, 0, sizeof(peer));
+	me.gen = sb->gen;
+	me.flags = sb->flags;
+	me.node_id = l->p.local_id;
+	peer.gen.current = c->peer_hello.uuid_current;
+	peer.gen.bitmap = c->peer_hello.uuid_bitmap;
+	peer.gen.history[0] = c->peer_hello.uuid_history[0];
+	peer.gen.history[1] = c->peer_hello.uuid_history[1];
+	peer.flags = c->peer_hello.md_flags;
+	peer.node_id = c->peer_hello.node_id;
+	v = md_uuid_compare(&me, &peer, &rule);
+	why = verdict_refusal(l, v);
+	log_msg(why ? LOG_ERR : LOG_INFO, "generations: local %016" PRIx64
+		"/%016" PRIx64 ", peer %016" PRIx64 "/%016" PRIx64 ": %s "
+		"(rule %u)", me.gen.current, me.gen.bitmap, peer.gen.current,
+		peer.gen.bitmap, md_uuid_verdict_name(v), rule);
+	if (why) {
+		log_msg(LOG_ERR, "refusing %s: %s", l->peer_label, why);
+		refuse(c, EPERM, why);
+		/* the REFUSE goes out; the peer closes, or our timeout does */
+		c->got_auth_ok = false;
+		return;
+	}
 
 	c->state = LC_CONNECTED;
 	l->backoff_ms = 0;
@@ -871,8 +999,31 @@ static void conn_established(struct link_conn *c)
 		(l->features & PEER_FEAT_LZ4) && l->p.lz4 ? ", lz4" : "",
 		(l->features & PEER_FEAT_CRC32C) && l->p.checksum ?
 		", crc32c" : "");
+	meta_peer_connected(l->p.meta);
 	if (l->p.primary)
 		pending_resend(l, c);
+	if (l->p.on_connected)
+		l->p.on_connected(l->p.ctx, v);
+}
+
+void link_send_sync_state(struct link *l, bool done)
+{
+	struct link_conn *c = l->conn;
+	struct peer_state st = {
+		.role = PEER_ROLE_PRIMARY,
+		.disk = PEER_DISK_UPTODATE,
+		.repl = done ? PEER_REPL_OFF : PEER_REPL_SYNC_SOURCE,
+	};
+	int n;
+
+	if (!c || c->state != LC_CONNECTED || c->state_tx.queued)
+		return;
+	n = peer_encode_state(c->state_tx.hdr, sizeof(c->state_tx.hdr),
+			      done ? meta_super(l->p.meta)->gen.current : 0,
+			      &st);
+	assert(n > 0);
+	c->state_tx.hdr_len = (uint32_t)n;
+	tx_queue(c, &c->state_tx);
 }
 
 /* Parse every complete packet in rbuf. */
@@ -1003,6 +1154,7 @@ static int handle_hello(struct link_conn *c, const struct peer_hdr *h,
 	if (c->got_hello || peer_decode_hello(h, p, h->len, &rh) < 0)
 		return -EBADMSG;
 	c->got_hello = true;
+	c->peer_hello = rh;
 	r = peer_hello_check(&c->hello, &rh, &version, why);
 	if (r == 0 && strcmp(rh.node_name, l->p.peer_name) != 0) {
 		snprintf(why, sizeof(why), "expected node %s, not %s",
@@ -1365,6 +1517,14 @@ int link_new(const struct link_params *p, struct link **ret)
 	l->tick.tv_nsec = 100 * 1000 * 1000;
 	*ret = l;
 	return 0;
+}
+
+void link_set_on_connected(struct link *l,
+			   void (*fn)(void *ctx, enum md_uuid_verdict v),
+			   void *ctx)
+{
+	l->p.on_connected = fn;
+	l->p.ctx = ctx;
 }
 
 int link_start(struct link *l)

@@ -26,6 +26,8 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "md/md_format.h"
+#include "md/md_uuid.h"
 #include "netaddr.h"
 
 struct link;
@@ -61,6 +63,11 @@ struct link_params {
 	unsigned ping_ms, timeout_ms;
 	uint32_t max_block;		/* largest DATA */
 	unsigned max_ios;		/* secondary apply contexts */
+	/* Called when a connection is established, with the resync verdict
+	 * of the generation UUIDs (one the role accepts: the link refuses
+	 * split brain, unrelated data and a primary as sync target). */
+	void (*on_connected)(void *ctx, enum md_uuid_verdict v);
+	void *ctx;
 };
 
 enum link_req_type {
@@ -68,6 +75,7 @@ enum link_req_type {
 	LINK_REQ_TRIM,
 	LINK_REQ_ZEROES,
 	LINK_REQ_FLUSH,
+	LINK_REQ_RS_DATA,		/* resync block (source -> target) */
 };
 
 #define LINK_TX_HDR_MAX	64u
@@ -102,6 +110,10 @@ struct link_req {
 };
 
 int link_new(const struct link_params *p, struct link **ret);
+/* Set on_connected/ctx after creation (the server needs the link first). */
+void link_set_on_connected(struct link *l,
+			   void (*fn)(void *ctx, enum md_uuid_verdict v),
+			   void *ctx);
 /* Start listening (secondary) or dialling (primary). 0 or -errno (the
  * listen address cannot be used; the message is logged). */
 int link_start(struct link *l);
@@ -120,6 +132,10 @@ void link_poll(struct link *l);
 
 /* True while writes are being replicated (connected and authenticated). */
 bool link_connected(const struct link *l);
+
+/* Primary, sync source: tell the peer a resync starts (it is then
+ * Inconsistent) or finished (it takes our generations). */
+void link_send_sync_state(struct link *l, bool done);
 
 /* Stop: close the connection, fail or release everything pending. */
 void link_stop(struct link *l);

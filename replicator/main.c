@@ -265,8 +265,20 @@ static int start_link(const struct config *cfg,
 	lp.max_block = MAX_PAYLOAD;
 	lp.max_ios = MAX_IOS;
 	r = link_new(&lp, &d->link);
-	if (r == 0)
-		r = link_start(d->link);
+	if (r < 0)
+		fprintf(stderr, "repd: replication link: %s\n", strerror(-r));
+	return r;
+}
+
+/* Start the link once the server exists (a primary's resync runs in it). */
+static int run_link(const struct config *cfg, const struct config_node *node,
+		    struct daemon_state *d, bool primary)
+{
+	int r;
+
+	if (primary)
+		link_set_on_connected(d->link, server_on_connected, d->srv);
+	r = link_start(d->link);
 	if (r < 0) {
 		if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -EACCES)
 			return config_error(cfg, &node->address, "address",
@@ -417,6 +429,8 @@ int main(int argc, char **argv)
 			strerror(-r));
 		return 1;
 	}
+	if (d.link && run_link(&cfg, node, &d, primary) < 0)
+		return 1;
 	if (open_listener(&cfg, node, d.srv) < 0)
 		return 1;
 	if (!foreground) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -356,6 +357,7 @@ struct meta {
 	struct meta_waiter *busy_head, *busy_tail; /* AL full: retry later */
 	struct meta_stats stats;
 	int failed;			/* first metadata write error */
+	bool new_gen_done;		/* generation started this separation */
 };
 
 static void meta_pump(struct meta *m);
@@ -543,6 +545,118 @@ void meta_write_done(struct meta *m, uint64_t off, uint64_t len)
 void meta_mark_dirty(struct meta *m, uint64_t off, uint64_t len)
 {
 	md_bitmap_set(m->bm, off, len);
+}
+
+void meta_clear_dirty(struct meta *m, uint64_t off, uint64_t len)
+{
+	md_bitmap_clear(m->bm, off, len);
+}
+
+int meta_next_dirty(const struct meta *m, uint64_t from, uint64_t max_len,
+		    uint64_t *ret_off, uint64_t *ret_len)
+{
+	uint32_t g = md_bitmap_granularity(m->bm);
+	uint64_t nbits = md_bitmap_bits(m->bm);
+	uint64_t first, bit, off, len, goff, glen;
+
+	if (md_bitmap_next_set(m->bm, from / g, &first) < 0 ||
+	    md_bitmap_granule(m->bm, first, &off, &len) < 0)
+		return -ENOENT;
+	/* extend over the following set granules, up to max_len */
+	for (bit = first + 1; bit < nbits && len + g <= max_len &&
+	     md_bitmap_test_bit(m->bm, bit); bit++) {
+		if (md_bitmap_granule(m->bm, bit, &goff, &glen) < 0)
+			break;
+		len += glen;
+	}
+	*ret_off = off;
+	*ret_len = len;
+	return 0;
+}
+
+void meta_mark_all_dirty(struct meta *m)
+{
+	md_bitmap_set_all(m->bm);
+}
+
+static int store_sb(struct meta *m, const struct md_super *sb)
+{
+	int r = meta_dev_store_super(&m->dev, sb);
+
+	if (r < 0)
+		return log_errno(LOG_ERR, r, "writing the metadata superblock");
+	m->stats.sb_writes++;
+	return 0;
+}
+
+int meta_new_generation(struct meta *m)
+{
+	struct md_super sb = m->dev.sb;
+	uint64_t fresh;
+	int r = -EINVAL, tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		if (getrandom(&fresh, sizeof(fresh), 0) != sizeof(fresh))
+			return -errno;
+		r = md_uuid_new_generation(&sb.gen, fresh);
+		if (r == 0)
+			break;
+	}
+	if (r < 0)
+		return r;
+	r = store_sb(m, &sb);
+	if (r < 0)
+		return r;
+	log_msg(LOG_NOTICE, "new generation %016" PRIx64 " (bitmap counts "
+		"from %016" PRIx64 ")", sb.gen.current, sb.gen.bitmap);
+	return 0;
+}
+
+int meta_before_degraded_write(struct meta *m)
+{
+	int r;
+
+	if (m->new_gen_done)
+		return 0;
+	/* durable before the first write the peer will not see */
+	log_msg(LOG_NOTICE, "writing without the peer");
+	r = meta_new_generation(m);
+	if (r == 0)
+		m->new_gen_done = true;
+	return r;
+}
+
+void meta_peer_connected(struct meta *m)
+{
+	m->new_gen_done = false;
+}
+
+int meta_sync_source_done(struct meta *m)
+{
+	struct md_super sb = m->dev.sb;
+
+	md_uuid_clear_bitmap(&sb.gen);
+	return store_sb(m, &sb);
+}
+
+int meta_sync_target_done(struct meta *m, const struct md_gen *source)
+{
+	struct md_super sb = m->dev.sb;
+
+	md_uuid_sync_target_done(&sb.gen, source);
+	sb.flags &= ~(uint32_t)(MD_FLAG_RESYNC_IN_PROGRESS | MD_FLAG_OUTDATED);
+	sb.flags |= MD_FLAG_CONSISTENT;
+	return store_sb(m, &sb);
+}
+
+int meta_update_flags(struct meta *m, uint32_t set, uint32_t clear)
+{
+	struct md_super sb = m->dev.sb;
+
+	sb.flags = (sb.flags | set) & ~clear;
+	if (sb.flags == m->dev.sb.flags)
+		return 0;
+	return store_sb(m, &sb);
 }
 
 uint64_t meta_data_size(const struct meta *m)

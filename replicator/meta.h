@@ -117,6 +117,39 @@ void meta_write_done(struct meta *m, uint64_t off, uint64_t len);
  * reach the disk before the AL forgets the extent, or at shutdown). */
 void meta_mark_dirty(struct meta *m, uint64_t off, uint64_t len);
 
+/* Clear [off, off+len) in the bitmap: the peer confirmed those blocks. */
+void meta_clear_dirty(struct meta *m, uint64_t off, uint64_t len);
+
+/*
+ * The first dirty run at or after byte offset from: 0 with *ret_off and
+ * *ret_len (whole granules, at most max_len bytes), or -ENOENT.
+ */
+int meta_next_dirty(const struct meta *m, uint64_t from, uint64_t max_len,
+		    uint64_t *ret_off, uint64_t *ret_len);
+
+/* Mark every granule out of sync (full resync). */
+void meta_mark_all_dirty(struct meta *m);
+
+/*
+ * A write is about to be made while the peer is away: start a new
+ * generation (once per separation), durable before it returns. Blocks
+ * on a superblock write, which happens once per separation. 0 or -errno.
+ */
+int meta_before_degraded_write(struct meta *m);
+
+/* Start a new generation now (first sync of a new pair). 0 or -errno. */
+int meta_new_generation(struct meta *m);
+
+/* The peer is connected again: the next separation starts a generation. */
+void meta_peer_connected(struct meta *m);
+
+/* Resync end on the source: B goes to history (md_uuid_clear_bitmap). */
+int meta_sync_source_done(struct meta *m);
+/* Resync end on the target: take the source's generations. */
+int meta_sync_target_done(struct meta *m, const struct md_gen *source);
+/* Set and clear MD_FLAG_* bits, durable. */
+int meta_update_flags(struct meta *m, uint32_t set, uint32_t clear);
+
 /* Data area size in bytes (what is exported). */
 uint64_t meta_data_size(const struct meta *m);
 void meta_get_stats(const struct meta *m, struct meta_stats *ret);

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -46,6 +47,12 @@
 /* TRIM and WRITE_ZEROES may cover the whole device; they are executed in
  * chunks so that each holds a bounded number of activity-log extents. */
 #define MODIFY_CHUNK	(32u << 20)
+/* Resync: the source reads dirty runs of up to RS_CHUNK bytes and keeps
+ * RS_WINDOW of them in flight, which leaves most of the request pool and
+ * of the link to the application. */
+#define RS_CHUNK	(1u << 20)
+#define RS_WINDOW	8u
+#define IO_RESYNC	0xff00u		/* req.type of a resync read */
 
 struct nbd_io {
 	struct engine_op op;		/* READ, FLUSH, CACHE disk op */
@@ -135,12 +142,20 @@ struct server {
 	unsigned n_listeners;
 	bool draining;
 	uint64_t requests;
+	struct {
+		bool active;		/* a resync is running (we are source) */
+		uint64_t cursor;	/* next byte offset to look at */
+		unsigned inflight;	/* resync reads/sends in flight */
+		uint64_t total, done;	/* bytes, for progress */
+		uint64_t start_ms, last_log_ms;
+	} rs;
 };
 
 static void conn_process(struct conn *c);
 static void conn_kick_send(struct conn *c);
 static void conn_maybe_free(struct conn *c);
 static void io_execute(struct nbd_io *io);
+static void io_submit(struct nbd_io *io);
 static void on_recv(struct engine_op *op, int res);
 static void on_accept(struct engine_op *op, int res);
 
@@ -156,7 +171,8 @@ static struct nbd_io *io_get(struct server *srv, struct conn *c)
 	io->conn = c;
 	io->refs = 1;			/* the reply path's */
 	io->hdr_len = io->data_len = io->sent = 0;
-	c->inflight++;
+	if (c)				/* NULL: the server's own (resync) */
+		c->inflight++;
 	return io;
 }
 
@@ -181,8 +197,10 @@ static void io_put(struct nbd_io *io)
 	io->next = srv->free_ios;
 	srv->free_ios = io;
 	srv->n_free++;
-	c->inflight--;
-	conn_maybe_free(c);
+	if (c) {
+		c->inflight--;
+		conn_maybe_free(c);
+	}
 }
 
 /* ---- replies ---- */
@@ -459,6 +477,13 @@ static void chunk_exec(struct nbd_io *io)
 			io->al_refs++;
 			io->refs++;
 			io->peer_dirty = false;
+		} else if (meta_before_degraded_write(srv->meta) < 0) {
+			/* cannot record the new generation: refuse the write
+			 * rather than diverge untracked */
+			al_release(io);
+			io->local_err = -EIO;
+			leg_done(io);
+			return;
 		}
 	}
 	io->sreq = (struct store_req){
@@ -593,6 +618,182 @@ static void exec_block_status(struct nbd_io *io)
 	io_reply(io, 0);
 }
 
+/* ---- resync (this node is the sync source) ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *w = (const void *)p;
+	size_t i;
+
+	/* resync runs are whole granules: multiples of 4 KiB */
+	for (i = 0; i < len / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static void resync_release(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+
+	wlist_del(srv, io);
+	srv->rs.inflight--;
+	io_put(io);
+	if (srv->blocked_head)
+		start_unblocked(srv);
+}
+
+static void on_rs_settled(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+	struct server *srv = io->srv;
+
+	if (err < 0) {
+		/* the bits stay set: the next connection resumes from them */
+		if (srv->rs.active)
+			log_msg(LOG_WARNING, "resync interrupted at %" PRIu64
+				" of %" PRIu64 " bytes", srv->rs.done,
+				srv->rs.total);
+		srv->rs.active = false;
+	} else {
+		/* only now may the bits go: the target has the blocks */
+		meta_clear_dirty(srv->meta, io->req.offset, io->req.len);
+		srv->rs.done += io->req.len;
+	}
+	resync_release(io);
+}
+
+static void on_rs_acked(struct link_req *lr, int err)
+{
+	(void)lr;	/* everything happens when it settles */
+	(void)err;
+}
+
+static void on_rs_read(struct engine_op *op, int res)
+{
+	struct nbd_io *io = container_of(op, struct nbd_io, op);
+	struct server *srv = io->srv;
+	struct link_req *lr = &io->lreq;
+
+	if (res < 0) {
+		log_errno(LOG_ERR, res, "resync read at %" PRIu64 "+%u; "
+			  "resync stopped", io->req.offset, io->req.len);
+		srv->rs.active = false;
+		resync_release(io);
+		return;
+	}
+	/* zero blocks travel as WRITE_ZEROES, not as data */
+	lr->type = all_zero(io->buf, io->req.len) ? LINK_REQ_ZEROES :
+						    LINK_REQ_RS_DATA;
+	lr->flags = 0;
+	lr->off = io->req.offset;
+	lr->len = io->req.len;
+	lr->data = io->buf;
+	lr->zbuf = io->zbuf;
+	lr->acked = on_rs_acked;
+	lr->settled = on_rs_settled;
+	if (link_submit(srv->link, lr) < 0) {
+		srv->rs.active = false;
+		resync_release(io);
+	}
+}
+
+static void exec_resync(struct nbd_io *io)
+{
+	io->op.cb = on_rs_read;
+	engine_read(io->srv->eng, &io->op, store_fd_for(io->srv->store,
+		    io->req.offset, io->req.len), io->buf, io->req.len,
+		    io->req.offset);
+}
+
+static void resync_finish(struct server *srv)
+{
+	uint64_t ms = now_ms() - srv->rs.start_ms;
+
+	srv->rs.active = false;
+	log_msg(LOG_NOTICE, "resync finished: %" PRIu64 " bytes in %" PRIu64
+		".%03" PRIu64 " s (%.1f MB/s)", srv->rs.done, ms / 1000,
+		ms % 1000, ms ? srv->rs.done / 1e3 / (double)ms : 0.0);
+	if (meta_sync_source_done(srv->meta) == 0)
+		link_send_sync_state(srv->link, true);
+}
+
+static void resync_pump(struct server *srv)
+{
+	struct meta_stats ms;
+	uint64_t off, len, now;
+
+	while (srv->rs.active && srv->rs.inflight < RS_WINDOW &&
+	       srv->free_ios && link_connected(srv->link) && !srv->draining) {
+		struct nbd_io *io;
+
+		if (meta_next_dirty(srv->meta, srv->rs.cursor, RS_CHUNK, &off,
+				    &len) < 0) {
+			if (srv->rs.inflight)
+				break;	/* wait for them before a new pass */
+			meta_get_stats(srv->meta, &ms);
+			if (ms.dirty_bytes == 0) {
+				resync_finish(srv);
+				break;
+			}
+			srv->rs.cursor = 0;	/* bits set again meanwhile */
+			continue;
+		}
+		srv->rs.cursor = off + len;
+		io = io_get(srv, NULL);
+		memset(&io->req, 0, sizeof(io->req));
+		io->req.type = IO_RESYNC;
+		io->req.offset = off;
+		io->req.len = (uint32_t)len;
+		srv->rs.inflight++;
+		io_submit(io);
+	}
+	now = now_ms();
+	if (srv->rs.active && now - srv->rs.last_log_ms >= 5000) {
+		uint64_t el = now - srv->rs.start_ms;
+		double rate = el ? srv->rs.done / 1e3 / (double)el : 0;
+
+		srv->rs.last_log_ms = now;
+		log_msg(LOG_INFO, "resync: %" PRIu64 " of %" PRIu64 " bytes "
+			"(%.1f%%), %.1f MB/s", srv->rs.done, srv->rs.total,
+			srv->rs.total ? 100.0 * srv->rs.done / srv->rs.total :
+			100.0, rate);
+	}
+}
+
+void server_on_connected(void *ctx, enum md_uuid_verdict v)
+{
+	struct server *srv = ctx;
+	struct meta_stats ms;
+
+	if (v == MD_UUID_SYNC_SOURCE_FULL || v == MD_UUID_BOTH_FRESH) {
+		/* a new pair: this primary's data is the reference */
+		if (v == MD_UUID_BOTH_FRESH &&
+		    meta_new_generation(srv->meta) < 0)
+			return;
+		meta_mark_all_dirty(srv->meta);
+	}
+	meta_get_stats(srv->meta, &ms);
+	if (ms.dirty_bytes == 0)
+		return;
+	srv->rs.active = true;
+	srv->rs.cursor = 0;
+	srv->rs.total = ms.dirty_bytes;
+	srv->rs.done = 0;
+	srv->rs.start_ms = srv->rs.last_log_ms = now_ms();
+	log_msg(LOG_NOTICE, "resync to the peer: %" PRIu64 " bytes (%s)",
+		ms.dirty_bytes, md_uuid_verdict_name(v));
+	link_send_sync_state(srv->link, false);
+}
+
 /* Run a validated request on the local store. */
 static void io_execute(struct nbd_io *io)
 {
@@ -627,6 +828,9 @@ static void io_execute(struct nbd_io *io)
 	case NBD_CMD_BLOCK_STATUS:
 		exec_block_status(io);
 		return;
+	case IO_RESYNC:
+		exec_resync(io);
+		return;
 	default:
 		/* nbd_validate_request() admits no other command */
 		abort();
@@ -637,6 +841,14 @@ static bool is_modifying(uint16_t type)
 {
 	return type == NBD_CMD_WRITE || type == NBD_CMD_TRIM ||
 	       type == NBD_CMD_WRITE_ZEROES;
+}
+
+/* Requests that take the write-order lock on their range: the modifying
+ * ones, and resync reads, so that a resync block read before an
+ * application write can never reach the peer after it. */
+static bool takes_range_lock(uint16_t type)
+{
+	return is_modifying(type) || type == IO_RESYNC;
 }
 
 /* Admit a validated, complete request: order it, then execute it. */
@@ -650,7 +862,7 @@ static void io_submit(struct nbd_io *io)
 			"cookie=%#" PRIx64, io->conn->id,
 			nbd_cmd_name(io->req.type), io->req.offset,
 			io->req.len, io->req.flags, io->req.cookie);
-	if (!is_modifying(io->req.type) || io->req.len == 0) {
+	if (!takes_range_lock(io->req.type) || io->req.len == 0) {
 		if (is_modifying(io->req.type)) {
 			io_reply(io, 0);	/* zero-length: nothing to do */
 			return;
@@ -1190,6 +1402,8 @@ void server_poll(struct server *srv)
 		srv->reap = c->reap_next;
 		conn_free(c);
 	}
+	if (srv->rs.active)
+		resync_pump(srv);
 	if (!srv->paused || !srv->free_ios)
 		return;
 	c = srv->paused;

@@ -12,6 +12,7 @@
 
 #include "engine.h"
 #include "nbd_handshake.h"
+#include "md/md_uuid.h"
 #include "meta.h"
 #include "store.h"
 
@@ -35,6 +36,10 @@ struct server *server_free(struct server *srv);
 
 /* Take ownership of a listening socket fd and start accepting on it. */
 int server_add_listener(struct server *srv, int fd, bool is_unix);
+
+/* link_params.on_connected for a primary: start a resync if the verdict
+ * or the bitmap asks for one (ctx is the server). */
+void server_on_connected(void *ctx, enum md_uuid_verdict v);
 
 /* Work that must not run inside a completion callback (resuming
  * connections paused for lack of request contexts). Call after every
