@@ -33,8 +33,12 @@ static char *counting_reader(char *str, int num, void *stream)
 	ps->line++;
 	while (p && (*p == ' ' || *p == '\t'))
 		p++;
-	if (p && *p == '[')
+	if (p && *p == '[') {
 		ps->section_line = ps->line;
+		if (strncmp(p, "[resource]", 10) == 0 &&
+		    !ps->cfg->resource_line)
+			ps->cfg->resource_line = ps->line;
+	}
 	return s;
 }
 
@@ -163,8 +167,11 @@ static int on_ini_key(void *user, const char *section, const char *key,
 
 	if (!key)	/* a section header with no keys yet */
 		return 1;
-	if (strcmp(section, "resource") == 0)
+	if (strcmp(section, "resource") == 0) {
+		if (!ps->cfg->resource_line)
+			ps->cfg->resource_line = ps->section_line;
 		return handle_resource_key(ps, key, value);
+	}
 	if (strncmp(section, "node ", 5) == 0)
 		return handle_node_key(ps, section, key, value);
 	return fail(ps, "unknown section [%s] (key '%s')", section, key);
@@ -335,9 +342,14 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 	unsigned i;
 	int r;
 
+	if (!cfg->name.line && cfg->resource_line) {
+		snprintf(err, errlen, "%s:%u: [resource] is missing required "
+			 "key 'name'", cfg->path, cfg->resource_line);
+		return -EINVAL;
+	}
 	if (!cfg->name.line) {
-		snprintf(err, errlen, "%s: missing [resource] section or its "
-			 "required key 'name'", cfg->path);
+		snprintf(err, errlen, "%s: no [resource] section (it needs at "
+			 "least the key 'name')", cfg->path);
 		return -EINVAL;
 	}
 	if (!valid_name(cfg->name.text)) {
@@ -355,7 +367,9 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if (cfg->n_nodes == 0) {
-		snprintf(err, errlen, "%s: no [node NAME] section", cfg->path);
+		snprintf(err, errlen, "%s: no node section: each host needs "
+			 "one, e.g. [node alpha] with disk, nbd and control",
+			 cfg->path);
 		return -EINVAL;
 	}
 	for (i = 0; i < cfg->n_nodes; i++) {

@@ -34,6 +34,7 @@ struct config_node {
 
 struct config {
 	char path[PATH_MAX];		/* the file, for messages */
+	unsigned resource_line;		/* line of [resource], 0 if none */
 	struct config_value name;	/* resource name = NBD export name */
 	struct config_value description;
 	struct config_value direct_io;	/* yes|no, default yes */

@@ -42,7 +42,7 @@ struct daemon_state {
 	struct engine_op drain_timer_op;
 	struct __kernel_timespec drain_ts;
 	bool stopping;
-	bool forced;
+	enum server_drain_phase phase;
 };
 
 static void usage(FILE *f)
@@ -70,17 +70,39 @@ static int config_error(const struct config *cfg,
 	return err ? err : -EINVAL;
 }
 
+static void on_drain_timer(struct engine_op *op, int res);
+
+static void arm_drain_timer(struct daemon_state *d, long seconds)
+{
+	d->drain_ts.tv_sec = seconds;
+	d->drain_ts.tv_nsec = 0;
+	d->drain_timer_op.cb = on_drain_timer;
+	engine_timeout(d->eng, &d->drain_timer_op, &d->drain_ts);
+}
+
+/* Drain phases: a grace second of ESHUTDOWN answers, then no more
+ * reading, then (DRAIN_SECONDS later) hang up on clients that do not read
+ * their replies. */
 static void on_drain_timer(struct engine_op *op, int res)
 {
 	struct daemon_state *d = container_of(op, struct daemon_state,
 					      drain_timer_op);
 
+	log_debug("drain timer: %d, phase %d", res, d->phase);
 	if (res != -ETIME)
 		return;
-	log_msg(LOG_WARNING, "drain took longer than %d s: hanging up on "
-		"remaining clients", DRAIN_SECONDS);
-	d->forced = true;
-	server_drain(d->srv, true);
+	if (d->phase == SERVER_DRAIN_START) {
+		d->phase = SERVER_DRAIN_CLOSE;
+		server_drain(d->srv, d->phase);
+		arm_drain_timer(d, DRAIN_SECONDS);
+		return;
+	}
+	if (d->phase == SERVER_DRAIN_CLOSE) {
+		log_msg(LOG_WARNING, "drain took longer than %d s: hanging up "
+			"on remaining clients", DRAIN_SECONDS);
+		d->phase = SERVER_DRAIN_FORCE;
+		server_drain(d->srv, d->phase);
+	}
 }
 
 static void on_signal(struct engine_op *op, int res)
@@ -100,14 +122,13 @@ static void on_signal(struct engine_op *op, int res)
 		log_msg(LOG_NOTICE, "%s: shutting down", strsignal(
 			(int)si.ssi_signo));
 		d->stopping = true;
-		server_drain(d->srv, false);
-		d->drain_ts.tv_sec = DRAIN_SECONDS;
-		d->drain_timer_op.cb = on_drain_timer;
-		engine_timeout(d->eng, &d->drain_timer_op, &d->drain_ts);
-	} else if (!d->forced) {
+		d->phase = SERVER_DRAIN_START;
+		server_drain(d->srv, d->phase);
+		arm_drain_timer(d, 1);
+	} else if (d->phase != SERVER_DRAIN_FORCE) {
 		log_msg(LOG_NOTICE, "second signal: hanging up on clients");
-		d->forced = true;
-		server_drain(d->srv, true);
+		d->phase = SERVER_DRAIN_FORCE;
+		server_drain(d->srv, d->phase);
 	}
 	engine_poll(d->eng, &d->sig_op, d->sig_fd, POLLIN);
 }
@@ -196,6 +217,8 @@ static int check_control_path(const struct config *cfg,
 	return 0;
 }
 
+static char listen_name[300];	/* for the start-up log line */
+
 static int open_listener(const struct config *cfg,
 			 const struct config_node *node, struct server *srv)
 {
@@ -221,7 +244,7 @@ static int open_listener(const struct config *cfg,
 		close(fd);
 		return r;
 	}
-	log_msg(LOG_INFO, "serving NBD on %s", name);
+	snprintf(listen_name, sizeof(listen_name), "%s", name);
 	return 0;
 }
 
@@ -429,10 +452,17 @@ int main(int argc, char **argv)
 			strerror(-r));
 		return 1;
 	}
-	if (d.link && run_link(&cfg, node, &d, primary) < 0)
-		return 1;
 	if (open_listener(&cfg, node, d.srv) < 0)
 		return 1;
+	if (d.link && run_link(&cfg, node, &d, primary) < 0)
+		return 1;
+	/* every address is bound: only now is the metadata marked in use */
+	r = meta_activate(meta);
+	if (r < 0) {
+		fprintf(stderr, "repd: %s: cannot write metadata: %s\n",
+			loc.path, strerror(-r));
+		return 1;
+	}
 	if (!foreground) {
 		r = daemonize(&report_fd);
 		if (r < 0) {
@@ -448,6 +478,7 @@ int main(int argc, char **argv)
 		report_ready(&report_fd, 1);
 		return 1;
 	}
+	log_msg(LOG_INFO, "serving NBD on %s", listen_name);
 	log_msg(LOG_INFO, "resource %s, node %s: %s, %" PRIu64 " bytes, %s "
 		"I/O, %s", cfg.name.text, node->name, node->disk.text,
 		export.size, store.direct ? "direct" : "buffered",

@@ -358,6 +358,9 @@ struct meta {
 	struct meta_stats stats;
 	int failed;			/* first metadata write error */
 	bool new_gen_done;		/* generation started this separation */
+	struct md_super pending_sb;	/* what meta_activate() stores */
+	bool was_clean;			/* last stop was clean */
+	int replayed;			/* AL extents marked (-1: whole AL) */
 };
 
 static void meta_pump(struct meta *m);
@@ -705,17 +708,16 @@ static int replay_al(struct meta *m)
 		goto out;
 	r = md_al_replay(m->al, ring, len, ext, &n);
 	if (r == -EUCLEAN) {
-		log_msg(LOG_WARNING, "activity log unreadable: marking the "
-			"whole device out of sync");
+		/* logged by meta_activate() */
 		md_bitmap_set_all(m->bm);
+		m->replayed = -1;
 		r = 0;
 		goto out;
 	}
 	if (r < 0)
 		goto out;
 	r = md_al_extents_to_bitmap(ext, n, md_al_extent_size(m->al), m->bm);
-	log_msg(LOG_NOTICE, "unclean shutdown: %u activity-log extent(s) "
-		"marked out of sync", n);
+	m->replayed = (int)n;
 out:
 	free(ring);
 	free(ext);
@@ -783,21 +785,37 @@ int meta_start(struct meta_dev *d, struct engine *eng, bool primary,
 	sb.flags &= ~(uint32_t)(MD_FLAG_CLEAN_SHUTDOWN | MD_FLAG_FULL_SYNC);
 	if (primary)
 		sb.flags |= MD_FLAG_WAS_PRIMARY;
-	r = meta_dev_store_super(&m->dev, &sb);
-	if (r < 0)
-		goto fail;
-	m->stats.sb_writes++;
-	log_msg(LOG_INFO, "metadata: %s, data %" PRIu64 " bytes, %" PRIu64
-		" bytes out of sync, last stop %s",
-		sb.params.placement == MD_PLACEMENT_INTERNAL ? "internal" :
-		"external", sb.data_size,
-		md_bitmap_count(m->bm) * md_bitmap_granularity(m->bm),
-		clean ? "clean" : "UNCLEAN");
+	m->pending_sb = sb;
+	m->was_clean = clean;
 	*ret = m;
 	return 0;
 fail:
 	meta_free(m);
 	return r;
+}
+
+int meta_activate(struct meta *m)
+{
+	const struct md_super *sb;
+	int r;
+
+	if (m->replayed < 0)
+		log_msg(LOG_WARNING, "activity log unreadable: the whole "
+			"device is marked out of sync");
+	else if (!m->was_clean)
+		log_msg(LOG_NOTICE, "unclean shutdown: %d activity-log "
+			"extent(s) marked out of sync", m->replayed);
+	r = store_sb(m, &m->pending_sb);
+	if (r < 0)
+		return r;
+	sb = &m->dev.sb;
+	log_msg(LOG_INFO, "metadata: %s, data %" PRIu64 " bytes, %" PRIu64
+		" bytes out of sync, last stop %s",
+		sb->params.placement == MD_PLACEMENT_INTERNAL ? "internal" :
+		"external", sb->data_size,
+		md_bitmap_count(m->bm) * md_bitmap_granularity(m->bm),
+		m->was_clean ? "clean" : "UNCLEAN");
+	return 0;
 }
 
 int meta_stop(struct meta *m)

@@ -94,13 +94,20 @@ struct meta_stats {
 };
 
 /*
- * Take over an open meta_dev (moved into the meta; d is cleared), replay
- * the AL if the last shutdown was not clean, mark the superblock "in use"
- * (no CLEAN_SHUTDOWN; WAS_PRIMARY when primary) and make that durable.
- * Logs what it found. 0 or -errno.
+ * Take over an open meta_dev (moved into the meta; d is cleared), load the
+ * bitmap and, if the last shutdown was not clean, replay the AL into it.
+ * Writes nothing: a start that fails later leaves the metadata as it was.
+ * 0 or -errno.
  */
 int meta_start(struct meta_dev *d, struct engine *eng, bool primary,
 	       struct meta **ret);
+
+/*
+ * The daemon is about to serve: mark the superblock "in use" (no
+ * CLEAN_SHUTDOWN; WAS_PRIMARY when primary), durable, and log the state.
+ * 0 or -errno.
+ */
+int meta_activate(struct meta *m);
 
 /*
  * Before submitting a write (WRITE, TRIM, WRITE_ZEROES) of w->off/len:

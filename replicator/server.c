@@ -1191,6 +1191,14 @@ static void on_recv(struct engine_op *op, int res)
 
 		c->payload_done += (uint32_t)res;
 		if (c->payload_done < io->req.len) {
+			if (c->read_closed) {
+				/* a cancelled MSG_WAITALL receive completes with
+				 * what it had: the WRITE will never be whole */
+				c->payload_io = NULL;
+				io_put(io);
+				conn_maybe_free(c);
+				return;
+			}
 			conn_arm_recv(c);
 			return;
 		}
@@ -1415,28 +1423,38 @@ void server_poll(struct server *srv)
 	}
 }
 
-void server_drain(struct server *srv, bool force)
+void server_drain(struct server *srv, enum server_drain_phase phase)
 {
 	struct conn *c;
 	unsigned i;
 
-	if (!srv->draining)
+	if (!srv->draining) {
 		log_msg(LOG_NOTICE, "draining: %u connection(s), %u request(s) "
 			"in flight", srv->n_conns, srv->max_ios - srv->n_free);
+		for (i = 0; i < srv->n_listeners; i++)
+			if (srv->listeners[i].active)
+				engine_cancel(srv->eng, NULL,
+					      &srv->listeners[i].op);
+	}
 	srv->draining = true;
-	for (i = 0; i < srv->n_listeners; i++)
-		if (srv->listeners[i].active)
-			engine_cancel(srv->eng, NULL, &srv->listeners[i].op);
 	for (c = srv->conns; c; c = c->next) {
-		/* Shutting down the read side completes the pending recv with
-		 * EOF; replies can still be written. A client that never
-		 * completed the handshake, or that stopped reading while we
-		 * are forced, is hung up on. */
-		c->read_closed = true;
-		if (!c->hs_done || force)
+		if (!c->hs_done || phase == SERVER_DRAIN_FORCE) {
+			/* mid-handshake, or not reading its replies: hang up */
+			c->read_closed = true;
 			shutdown(c->fd, SHUT_RDWR);
-		else
+		} else if (phase == SERVER_DRAIN_CLOSE) {
+			/* No more reading. Cancel the pending receive rather
+			 * than rely on shutdown() to complete it: a WRITE whose
+			 * payload never comes must not hold up the exit. The
+			 * replies still go out, then the socket closes. */
+			c->read_closed = true;
 			shutdown(c->fd, SHUT_RD);
+			if (c->recv_pending)
+				engine_cancel(srv->eng, NULL, &c->recv_op);
+		}
+		/* SERVER_DRAIN_START: keep reading; new requests are answered
+		 * ESHUTDOWN (parse_requests), so clients get every reply and
+		 * see the shutdown instead of a reset */
 		conn_maybe_free(c);
 	}
 }

@@ -46,12 +46,17 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v);
  * engine_run_once(). */
 void server_poll(struct server *srv);
 
+enum server_drain_phase {
+	SERVER_DRAIN_START,	/* stop accepting; new requests: ESHUTDOWN */
+	SERVER_DRAIN_CLOSE,	/* stop reading; close once replies are out */
+	SERVER_DRAIN_FORCE,	/* hang up on clients not reading replies */
+};
+
 /*
- * Graceful shutdown: stop accepting, stop reading requests, finish and
- * answer every request in flight, then close the connections. With force,
- * also hang up on clients that do not read their replies.
+ * Graceful shutdown, in phases (each may be called again): finish and
+ * answer every request in flight, then close the connections.
  */
-void server_drain(struct server *srv, bool force);
+void server_drain(struct server *srv, enum server_drain_phase phase);
 
 /* True once draining finished: no listener, no connection, no request. */
 bool server_drained(const struct server *srv);
