@@ -23,7 +23,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/run-fuzzers.XXXXXX") || exit 1
 failed=0
 ran=0
 
-for bin in "$dir"/fuzz-*; do
+# fuzzers live in DIR and in its subdirectories (peer/); each one's seeds
+# sit in corpus/<name> next to its source
+for bin in "$dir"/fuzz-* "$dir"/*/fuzz-*; do
 	[ -f "$bin" ] && [ -x "$bin" ] || continue
 	name=$(basename "$bin")
 	case $name in
@@ -31,8 +33,11 @@ for bin in "$dir"/fuzz-*; do
 	esac
 	ran=$((ran + 1))
 	mkdir -p "$work/$name/corpus" "$work/$name/artifacts"
+	sub=$(basename "$(dirname "$bin")")
 	if [ -d "$srcdir/corpus/$name" ]; then
 		cp -R "$srcdir/corpus/$name/." "$work/$name/corpus/"
+	elif [ -d "$srcdir/$sub/corpus" ]; then
+		cp -R "$srcdir/$sub/corpus/." "$work/$name/corpus/"
 	fi
 	echo "== $name: ${secs}s"
 	if "$bin" -max_total_time="$secs" -print_final_stats=1 \
