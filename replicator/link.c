@@ -1601,4 +1601,9 @@ void link_get_stats(const struct link *l, struct link_stats *ret)
 	*ret = l->st;
 	ret->connected = link_connected(l);
 	ret->pending = l->n_pending;
+	if (ret->connected) {
+		ret->peer_primary =
+			l->conn->peer_hello.role == PEER_ROLE_PRIMARY;
+		ret->peer_md_flags = l->conn->peer_hello.md_flags;
+	}
 }

@@ -149,6 +149,8 @@ struct link_stats {
 	uint64_t sent_bytes, recv_bytes;
 	uint64_t data_packets, compressed_packets;
 	uint64_t connects, losses;
+	bool peer_primary;		/* from the peer's HELLO (connected) */
+	uint32_t peer_md_flags;		/* idem */
 };
 void link_get_stats(const struct link *l, struct link_stats *ret);
 

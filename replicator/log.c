@@ -9,6 +9,14 @@
 
 static int min_level = LOG_INFO;
 static bool to_syslog;
+static char last_error[1024];
+static long last_error_time;
+
+const char *log_last_error(long *ret_time)
+{
+	*ret_time = last_error_time;
+	return last_error;
+}
 
 void log_set_level(int level)
 {
@@ -51,6 +59,10 @@ static void vlog(int level, const char *fmt, va_list ap, int err)
 	if (err && n >= 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
 			 strerror(-err));
+	if (level <= LOG_ERR) {
+		snprintf(last_error, sizeof(last_error), "%s", msg);
+		last_error_time = (long)time(NULL);
+	}
 	if (to_syslog) {
 		syslog(level, "%s", msg);
 		return;

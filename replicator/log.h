@@ -21,6 +21,9 @@ void log_msg(int level, const char *fmt, ...)
 int log_errno(int level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The last message at LOG_ERR or worse and its time (0: none). */
+const char *log_last_error(long *ret_time);
+
 #define log_debug(...) \
 	do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "engine.h"
 #include "link.h"
 #include "log.h"
@@ -37,6 +38,12 @@ struct daemon_state {
 	struct engine *eng;
 	struct server *srv;
 	struct link *link;		/* NULL when standalone */
+	struct ctl *ctl;
+	struct meta *meta;
+	const struct config *cfg;
+	const struct config_node *node, *peer;
+	bool primary;
+	char protocol;
 	struct engine_op sig_op;
 	int sig_fd;
 	struct engine_op drain_timer_op;
@@ -132,6 +139,132 @@ static void on_signal(struct engine_op *op, int res)
 	}
 	engine_poll(d->eng, &d->sig_op, d->sig_fd, POLLIN);
 }
+
+static const char *disk_state(uint32_t md_flags)
+{
+	if (md_flags & MD_FLAG_RESYNC_IN_PROGRESS)
+		return "Inconsistent";
+	if (md_flags & MD_FLAG_OUTDATED)
+		return "Outdated";
+	return "UpToDate";
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+static void add_hex(json_object *o, const char *k, uint64_t v)
+{
+	char b[24];
+
+	snprintf(b, sizeof(b), "%016" PRIx64, v);
+	add_str(o, k, b);
+}
+
+/* The "status" command: one object, documented in docs/control.md. */
+static int cmd_status(void *ctx, json_object *req, json_object *out,
+		      const char **ret_error)
+{
+	struct daemon_state *d = ctx;
+	const struct md_super *sb = meta_super(d->meta);
+	struct server_stats ss;
+	struct link_stats ls = { 0 };
+	struct meta_stats ms;
+	json_object *o;
+	const char *conn, *err;
+	long err_time;
+
+	(void)req;
+	(void)ret_error;
+	server_get_stats(d->srv, &ss);
+	meta_get_stats(d->meta, &ms);
+	if (d->link)
+		link_get_stats(d->link, &ls);
+	add_str(out, "resource", d->cfg->name.text);
+	add_str(out, "node", d->node->name);
+	add_str(out, "version", REPD_VERSION);
+	add_u64(out, "pid", (uint64_t)getpid());
+	add_str(out, "role", d->primary ? "primary" : "secondary");
+	add_str(out, "disk", disk_state(sb->flags));
+	if (!d->link)
+		conn = "StandAlone";
+	else if (!ls.connected)
+		conn = d->stopping ? "Disconnecting" : "Connecting";
+	else if (ss.resync_active)
+		conn = "SyncSource";
+	else if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
+		conn = "SyncTarget";
+	else
+		conn = "Connected";
+	add_str(out, "connection", conn);
+	if (d->peer) {
+		o = json_object_new_object();
+		add_str(o, "name", d->peer->name);
+		if (ls.connected) {
+			add_str(o, "role", ls.peer_primary ? "primary" :
+							     "secondary");
+			add_str(o, "disk", ss.resync_active ? "Inconsistent" :
+				disk_state(ls.peer_md_flags));
+		} else {
+			add_str(o, "role", "unknown");
+			add_str(o, "disk", "DUnknown");
+		}
+		json_object_object_add(out, "peer", o);
+	} else {
+		json_object_object_add(out, "peer", NULL);
+	}
+	json_object_object_add(out, "protocol",
+		json_object_new_string_len(&d->protocol, 1));
+	add_u64(out, "out_of_sync_bytes", ms.dirty_bytes);
+	o = json_object_new_object();
+	json_object_object_add(o, "active",
+			       json_object_new_boolean(ss.resync_active));
+	add_u64(o, "done_bytes", ss.resync_done);
+	add_u64(o, "total_bytes", ss.resync_total);
+	json_object_object_add(o, "percent", json_object_new_double(
+		ss.resync_total ? 100.0 * (double)ss.resync_done /
+				  (double)ss.resync_total : 100.0));
+	add_u64(o, "rate_bytes_per_s", ss.resync_ms ?
+		ss.resync_done * 1000 / ss.resync_ms : 0);
+	add_u64(o, "eta_s", ss.resync_active && ss.resync_done ?
+		(ss.resync_total - ss.resync_done) * ss.resync_ms /
+		ss.resync_done / 1000 : 0);
+	json_object_object_add(out, "resync", o);
+	o = json_object_new_object();
+	add_u64(o, "nbd_connections", ss.conns);
+	add_u64(o, "in_flight", ss.ios_in_flight);
+	add_u64(o, "requests", ss.requests);
+	add_u64(o, "peer_pending", ls.pending);
+	json_object_object_add(out, "io", o);
+	o = json_object_new_object();
+	add_u64(o, "activity_log_writes", ms.al_writes);
+	add_u64(o, "bitmap_writes", ms.bm_writes);
+	add_u64(o, "superblock_writes", ms.sb_writes);
+	add_hex(o, "current_uuid", sb->gen.current);
+	add_hex(o, "bitmap_uuid", sb->gen.bitmap);
+	json_object_object_add(out, "metadata", o);
+	err = log_last_error(&err_time);
+	if (err_time) {
+		o = json_object_new_object();
+		add_str(o, "message", err);
+		add_u64(o, "time", (uint64_t)err_time);
+		json_object_object_add(out, "last_error", o);
+	} else {
+		json_object_object_add(out, "last_error", NULL);
+	}
+	return 0;
+}
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "status", cmd_status },
+	{ NULL, NULL },
+};
 
 static int setup_signals(struct daemon_state *d)
 {
@@ -329,7 +462,7 @@ int main(int argc, char **argv)
 	struct nbd_export export;
 	struct store store = { .fd = -1, .fd_direct = -1 };
 	struct meta_location loc;
-	struct meta_dev mdev;
+	struct meta_dev mdev = { .fd = -1 };
 	struct meta *meta = NULL;
 	struct meta_stats ms;
 	struct server_stats ss;
@@ -339,7 +472,7 @@ int main(int argc, char **argv)
 	static char refuse_msg[NBD_MAX_STRING];
 	struct config_repl repl;
 	bool foreground = false, fell_back;
-	int opt, r, report_fd = -1;
+	int opt, r, rc = 1, report_fd = -1;
 	char err[PATH_MAX + 256];
 
 	while ((opt = getopt_long(argc, argv, "c:n:fvhV", opts, NULL)) != -1) {
@@ -375,7 +508,7 @@ int main(int argc, char **argv)
 		       &fell_back);
 	if (r < 0) {
 		config_error(&cfg, &node->disk, "disk", node->disk.text, r);
-		return 1;
+		goto out;
 	}
 	if (fell_back)
 		log_msg(LOG_WARNING, "%s: O_DIRECT not supported here, using "
@@ -391,7 +524,7 @@ int main(int argc, char **argv)
 			loc.internal ? node->disk.line : node->meta.line,
 			loc.internal ? "disk" : "meta", err, cfg.path,
 			node->name);
-		return 1;
+		goto out;
 	}
 
 	memset(&export, 0, sizeof(export));
@@ -427,18 +560,18 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "repd: io_uring set-up failed: %s\n",
 			strerror(-r));
-		return 1;
+		goto out;
 	}
 	r = meta_start(&mdev, d.eng, primary, &meta);
 	if (r < 0) {
 		fprintf(stderr, "repd: %s: cannot start metadata: %s\n",
 			loc.path, strerror(-r));
-		return 1;
+		goto out;
 	}
 	if (peer) {
 		r = start_link(&cfg, node, peer, primary, &d, &store, meta);
 		if (r < 0)
-			return 1;
+			goto out;
 	}
 	sp = (struct server_params){
 		.engine = d.eng, .store = &store, .meta = meta,
@@ -450,24 +583,37 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "repd: cannot allocate buffers: %s\n",
 			strerror(-r));
-		return 1;
+		goto out;
 	}
 	if (open_listener(&cfg, node, d.srv) < 0)
-		return 1;
+		goto out;
 	if (d.link && run_link(&cfg, node, &d, primary) < 0)
-		return 1;
+		goto out;
+	d.cfg = &cfg;
+	d.node = node;
+	d.peer = peer;
+	d.primary = primary;
+	d.meta = meta;
+	config_get_repl(&cfg, &repl);
+	d.protocol = repl.protocol;
+	r = ctl_new(d.eng, node->control.text, ctl_cmds, &d, &d.ctl);
+	if (r < 0) {
+		config_error(&cfg, &node->control, "control", "cannot listen",
+			     r);
+		goto out;
+	}
 	/* every address is bound: only now is the metadata marked in use */
 	r = meta_activate(meta);
 	if (r < 0) {
 		fprintf(stderr, "repd: %s: cannot write metadata: %s\n",
 			loc.path, strerror(-r));
-		return 1;
+		goto out;
 	}
 	if (!foreground) {
 		r = daemonize(&report_fd);
 		if (r < 0) {
 			fprintf(stderr, "repd: fork: %s\n", strerror(-r));
-			return 1;
+			goto out;
 		}
 		log_use_syslog("repd");
 		detach_stdio();
@@ -476,7 +622,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_errno(LOG_ERR, r, "signals");
 		report_ready(&report_fd, 1);
-		return 1;
+		goto out;
 	}
 	log_msg(LOG_INFO, "serving NBD on %s", listen_name);
 	log_msg(LOG_INFO, "resource %s, node %s: %s, %" PRIu64 " bytes, %s "
@@ -488,17 +634,19 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		if (d.stopping && server_drained(d.srv)) {
-			/* clients are answered; now release the peer leg */
-			if (!d.link)
-				break;
-			link_stop(d.link);
-			if (link_stopped(d.link))
+			/* clients are answered; now release the peer leg and
+			 * the control clients */
+			ctl_stop(d.ctl);
+			if (d.link)
+				link_stop(d.link);
+			if ((!d.link || link_stopped(d.link)) &&
+			    ctl_stopped(d.ctl))
 				break;
 		}
 		r = engine_run_once(d.eng);
 		if (r < 0) {
 			log_errno(LOG_CRIT, r, "event loop");
-			return 1;
+			goto out;
 		}
 		server_poll(d.srv);
 		if (d.link)
@@ -508,7 +656,7 @@ int main(int argc, char **argv)
 	if (fdatasync(store.fd) < 0) {
 		log_errno(LOG_ERR, -errno, "final flush of %s",
 			  node->disk.text);
-		return 1;
+		goto out;
 	}
 	server_get_stats(d.srv, &ss);
 	meta_get_stats(meta, &ms);
@@ -517,13 +665,23 @@ int main(int argc, char **argv)
 		" superblock; %" PRIu64 " bytes out of sync", ss.requests,
 		ms.writes_started, ms.al_writes, ms.bm_writes, ms.sb_writes,
 		ms.dirty_bytes);
-	if (meta_stop(meta) < 0)
-		return 1;
+	r = meta_stop(meta);
+	meta = NULL;
+	if (r < 0)
+		goto out;
 	log_msg(LOG_NOTICE, "stopped cleanly");
+	rc = 0;
+out:
+	/* the ring first: nothing of ours is referenced by the kernel after */
+	d.eng = engine_free(d.eng);
+	meta = meta_abandon(meta);	/* failed start: nothing written */
+	meta_dev_close(&mdev);
 	d.srv = server_free(d.srv);
 	d.link = link_free(d.link);
+	d.ctl = ctl_free(d.ctl);
 	store_close(&store);
-	close(d.sig_fd);
-	d.eng = engine_free(d.eng);
-	return 0;
+	if (d.sig_fd >= 0)
+		close(d.sig_fd);
+	report_ready(&report_fd, (char)rc);
+	return rc;
 }

@@ -679,7 +679,7 @@ void meta_get_stats(const struct meta *m, struct meta_stats *ret)
 			   md_bitmap_granularity(m->bm);
 }
 
-static struct meta *meta_free(struct meta *m)
+struct meta *meta_abandon(struct meta *m)
 {
 	if (!m)
 		return NULL;
@@ -790,7 +790,7 @@ int meta_start(struct meta_dev *d, struct engine *eng, bool primary,
 	*ret = m;
 	return 0;
 fail:
-	meta_free(m);
+	meta_abandon(m);
 	return r;
 }
 
@@ -843,6 +843,6 @@ int meta_stop(struct meta *m)
 	if (r < 0)
 		log_errno(LOG_ERR, r, "metadata not marked clean; the next "
 			  "start replays the activity log");
-	meta_free(m);
+	meta_abandon(m);
 	return r;
 }

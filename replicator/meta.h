@@ -162,6 +162,10 @@ uint64_t meta_data_size(const struct meta *m);
 void meta_get_stats(const struct meta *m, struct meta_stats *ret);
 const struct md_super *meta_super(const struct meta *m);
 
+/* Free m without writing anything (a start that failed); NULL is fine.
+ * Returns NULL. */
+struct meta *meta_abandon(struct meta *m);
+
 /*
  * Clean shutdown, after the loop stopped and every write finished: write
  * every dirty bitmap page, then the superblock with CLEAN_SHUTDOWN. Frees

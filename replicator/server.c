@@ -1474,4 +1474,8 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->conns = srv->n_conns;
 	ret->ios_in_flight = srv->max_ios - srv->n_free;
 	ret->requests = srv->requests;
+	ret->resync_active = srv->rs.active;
+	ret->resync_done = srv->rs.done;
+	ret->resync_total = srv->rs.total;
+	ret->resync_ms = srv->rs.active ? now_ms() - srv->rs.start_ms : 0;
 }

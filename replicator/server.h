@@ -65,6 +65,9 @@ struct server_stats {
 	unsigned conns;
 	unsigned ios_in_flight;
 	uint64_t requests;
+	bool resync_active;		/* this node is sync source now */
+	uint64_t resync_done, resync_total;	/* bytes */
+	uint64_t resync_ms;		/* since it started */
 };
 void server_get_stats(const struct server *srv, struct server_stats *ret);
 

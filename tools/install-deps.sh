@@ -7,7 +7,7 @@ packages=(
   gcc clang meson ninja-build pkg-config
   # libraries (see README "Dependencies" for why each is here)
   liburing-dev liblz4-dev libinih-dev libisal-dev libssl-dev libxxhash-dev
-  libjson-c-dev libcunit1-dev libnbd-dev
+  libjson-c-dev libcunit1-dev libnbd-dev libblkid-dev
   # NBD clients and tools used by the interop tests and the quick start
   libnbd-bin nbdfuse python3-libnbd qemu-utils fio fuse3 e2fsprogs
   util-linux iproute2 jq

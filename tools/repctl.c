@@ -16,6 +16,22 @@
 
 static const struct repctl_cmd commands[] = {
 	{
+		.name = "status",
+		.run = repctl_status,
+		.summary = "show the state of a running repd",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--json] [--verbose]\n"
+"\n"
+"Ask the daemon for its state: role, disk and connection state, the\n"
+"peer's, data out of sync, resync progress (docs/control.md).\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"  -j, --json          the daemon's reply as JSON (stable keys)\n"
+"  -v, --verbose       also I/O counters, generations, metadata writes\n",
+	},
+	{
 		.name = "create-md",
 		.run = repctl_create_md,
 		.summary = "initialise the replication metadata of a node",

@@ -39,6 +39,7 @@ struct repctl_cmd {
 /* The commands, implemented in repctl_md.c (and later files). */
 repctl_cmd_fn repctl_create_md;
 repctl_cmd_fn repctl_dump_md;
+repctl_cmd_fn repctl_status;	/* repctl_ctl.c: over the control socket */
 
 /*
  * Print "Usage: repctl NAME ..." and the command's help to f. Call from a

@@ -38,7 +38,8 @@ step "unit under ASan+UBSan" meson test -C "$B-asan" --suite unit --suite fuzz -
 step "interop under ASan+UBSan" meson test -C "$B-asan" --suite interop --print-errorlogs --timeout-multiplier 3
 step "replication under ASan+UBSan" meson test -C "$B-asan" --suite repl --print-errorlogs --timeout-multiplier 3
 if command -v clang >/dev/null; then
-  step "build (clang, libFuzzer)" env CC=clang setup "$B-fuzz" -Dfuzz=enabled
+  setup_clang() { CC=clang setup "$@"; }
+  step "build (clang, libFuzzer)" setup_clang "$B-fuzz" -Dfuzz=enabled
   step "libFuzzer ${FUZZ_SECONDS}s per target" tests/fuzz/run-fuzzers.sh "$B-fuzz/tests/fuzz" "$FUZZ_SECONDS"
 fi
 echo "test-all: $passed passed, $failed failed"

@@ -1,0 +1,44 @@
+/*
+ * The control socket: a UNIX stream socket (mode 0600) speaking
+ * line-delimited JSON (docs/control.md). Each request is one JSON object
+ * on one line with a "cmd" member; each gets exactly one reply line:
+ * {"ok":true,...} or {"ok":false,"error":"..."}. Runs on the event loop
+ * with its own small buffers, so a client that hangs or floods never
+ * touches the data path.
+ */
+#ifndef REPD_CTL_H
+#define REPD_CTL_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+struct ctl;
+struct engine;
+
+/*
+ * A command handler: fill reply (an object; "ok" is added by ctl) from
+ * req. Return 0, or -errno with *ret_error set to a static message.
+ */
+typedef int ctl_cmd_fn(void *ctx, json_object *req, json_object *reply,
+		       const char **ret_error);
+
+struct ctl_cmd {
+	const char *name;
+	ctl_cmd_fn *fn;
+};
+
+/*
+ * Listen on path (a stale socket nobody listens on is replaced; one in
+ * use is -EADDRINUSE). cmds is a table ending with {NULL, NULL},
+ * borrowed. 0 or -errno.
+ */
+int ctl_new(struct engine *eng, const char *path, const struct ctl_cmd *cmds,
+	    void *ctx, struct ctl **ret);
+
+/* Stop accepting and close every client; frees once nothing is in
+ * flight (ctl_stopped). */
+void ctl_stop(struct ctl *c);
+bool ctl_stopped(const struct ctl *c);
+struct ctl *ctl_free(struct ctl *c);
+
+#endif /* REPD_CTL_H */
