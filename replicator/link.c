@@ -80,6 +80,8 @@ struct link_conn {
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_seq;
 	bool reaping;			/* on l->reap, freed by link_poll */
+	bool refusing;			/* REFUSE queued: close once sent */
+	char refuse_why[PEER_MSG_MAX + 1];	/* its reason, for the log */
 	struct link_conn *reap_next;
 	/* packets larger than a tx header are built here */
 	uint8_t hello_buf[PEER_HDR_SIZE + PEER_HELLO_SIZE];
@@ -121,6 +123,8 @@ struct link {
 	struct engine_op accept_op;
 	bool accept_pending;
 	struct link_conn *conn;		/* current connection or NULL */
+	struct link_conn *cand;		/* accepted while conn is up: takes
+					 * over only once authenticated */
 	struct link_conn *dialing;	/* connect in flight */
 	struct engine_op connect_op;
 	unsigned next_conn_id;
@@ -422,7 +426,10 @@ static int on_ack(struct link_conn *c, const struct peer_hdr *h,
 	case PEER_ACK_RECV:
 		if (lr->type != LINK_REQ_DATA)
 			return -EBADMSG;
-		if (l->p.proto == LINK_PROTO_B && !lr->is_acked) {
+		/* FUA promises durability on both nodes: even under B it
+		 * waits for ACK_WRITE */
+		if (l->p.proto == LINK_PROTO_B && !lr->is_acked &&
+		    !(lr->flags & STORE_REQ_FUA)) {
 			lr->is_acked = true;
 			lr->acked(lr, 0);
 		}
@@ -722,6 +729,13 @@ static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
 static int on_state(struct link_conn *c, const struct peer_hdr *h,
 		    const uint8_t *p, uint32_t len);
 
+static void on_refuse_sent(struct link_tx *t)
+{
+	struct link_conn *c = container_of(t, struct link_conn, refuse_tx);
+
+	conn_lost(c, c->refuse_why);
+}
+
 /* Tell the peer why we hang up (it logs the reason), then close. */
 static void refuse(struct link_conn *c, int err, const char *why)
 {
@@ -736,7 +750,9 @@ static void refuse(struct link_conn *c, int err, const char *why)
 	c->refuse_tx.hdr_len = 0;	/* the whole packet is the payload */
 	c->refuse_tx.payload = c->refuse_buf;
 	c->refuse_tx.payload_len = (uint32_t)n;
-	c->refuse_tx.on_sent = NULL;
+	c->refuse_tx.on_sent = on_refuse_sent;
+	c->refusing = true;		/* read nothing more from it */
+	snprintf(c->refuse_why, sizeof(c->refuse_why), "refused: %s", why);
 	tx_queue(c, &c->refuse_tx);
 }
 
@@ -751,8 +767,10 @@ static int start_data(struct link_conn *c, const struct peer_hdr *h,
 
 	if (r < 0)
 		return r;
-	if (io->data.raw_len > l->p.max_block)
-		return -EBADMSG;
+	if (io->data.raw_len > l->p.max_block ||
+	    !peer_range_fits(io->data.offset, io->data.raw_len,
+			     meta_data_size(l->p.meta)))
+		return -EBADMSG;	/* sizes were agreed in HELLO */
 	if ((io->data.flags & PEER_F_COMPRESSED) &&
 	    !(l->features & PEER_FEAT_LZ4))
 		return -EBADMSG;
@@ -873,7 +891,9 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 			sec_flush_check(l);
 			return (int)fixed;
 		}
-		if (peer_decode_range(h, p, fixed, &pr) < 0) {
+		if (peer_decode_range(h, p, fixed, &pr) < 0 ||
+		    !peer_range_fits(pr.offset, pr.len,
+				     meta_data_size(l->p.meta))) {
 			sec_put(io);
 			return -EBADMSG;
 		}
@@ -979,6 +999,14 @@ static void conn_established(struct link_conn *c)
 	peer.node_id = c->peer_hello.node_id;
 	v = md_uuid_compare(&me, &peer, &rule);
 	why = verdict_refusal(l, v);
+	if (c == l->cand) {
+		/* the candidate authenticated: it replaces the old link */
+		l->cand = NULL;
+		if (l->conn)
+			conn_lost(l->conn, "replaced by a new authenticated "
+				  "connection");
+		l->conn = c;
+	}
 	log_msg(why ? LOG_ERR : LOG_INFO, "generations: local %016" PRIx64
 		"/%016" PRIx64 ", peer %016" PRIx64 "/%016" PRIx64 ": %s "
 		"(rule %u)", me.gen.current, me.gen.bitmap, peer.gen.current,
@@ -1029,7 +1057,7 @@ void link_send_sync_state(struct link *l, bool done)
 /* Parse every complete packet in rbuf. */
 static void conn_parse(struct link_conn *c)
 {
-	while (c->state != LC_CLOSING && !c->payload_io) {
+	while (c->state != LC_CLOSING && !c->payload_io && !c->refusing) {
 		size_t avail = c->rend - c->rstart;
 		struct peer_hdr h;
 		int r;
@@ -1038,6 +1066,15 @@ static void conn_parse(struct link_conn *c)
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {
+			char hex[3 * PEER_HDR_SIZE + 1];
+			unsigned i;
+
+			for (i = 0; i < PEER_HDR_SIZE; i++)
+				snprintf(hex + 3 * i, 4, "%02x ",
+					 c->rbuf[c->rstart + i]);
+			hex[3 * PEER_HDR_SIZE - 1] = '\0';
+			log_msg(LOG_WARNING, "peer %s: malformed packet header: "
+				"%s", c->l->peer_label, hex);
 			conn_lost(c, "malformed packet header");
 			return;
 		}
@@ -1045,6 +1082,8 @@ static void conn_parse(struct link_conn *c)
 			     avail - PEER_HDR_SIZE);
 		if (r == -EAGAIN || r == -ENOBUFS)
 			break;
+		if (r < 0 && c->refusing)
+			return;	/* our REFUSE goes out, then we close */
 		if (r < 0) {
 			conn_lost(c, r == -ECONNREFUSED ? "refused by peer" :
 				  "malformed or unexpected packet");
@@ -1267,7 +1306,19 @@ static int conn_new(struct link *l, int fd, struct link_conn **ret)
 /* A connected socket: say HELLO and start reading. */
 static void conn_begin(struct link *l, struct link_conn *c)
 {
-	l->conn = c;
+	if (l->conn && l->conn->state == LC_CONNECTED) {
+		/* An established link is never given up for a connection
+		 * that has not proved it knows the secret: the newcomer is a
+		 * candidate until it authenticates (the primary may have
+		 * reconnected before we noticed the old link die). */
+		if (l->cand)
+			conn_lost(l->cand, "superseded by a newer connection");
+		l->cand = c;
+	} else {
+		if (l->conn)
+			conn_lost(l->conn, "replaced by a new connection");
+		l->conn = c;
+	}
 	tx_queue(c, &c->hello_tx);
 	conn_arm_recv(c);
 }
@@ -1309,6 +1360,11 @@ static void conn_lost(struct link_conn *c, const char *why)
 
 		c->payload_io = NULL;
 		sec_put(io);
+	}
+	if (l->cand == c) {
+		l->cand = NULL;
+		conn_maybe_free(c);
+		return;	/* the established link is untouched */
 	}
 	if (l->conn == c)
 		l->conn = NULL;
@@ -1420,11 +1476,6 @@ static void on_accept(struct engine_op *op, int res)
 		return;
 	}
 	if (res >= 0) {
-		if (l->conn) {
-			/* the primary reconnected before we noticed the old
-			 * connection die: the new one wins */
-			conn_lost(l->conn, "replaced by a new connection");
-		}
 		if (conn_new(l, res, &c) == 0)
 			conn_begin(l, c);
 		else
@@ -1464,6 +1515,8 @@ static void on_tick(struct engine_op *op, int res)
 			}
 		}
 	}
+	if (l->cand && now - l->cand->last_rx_ms > l->p.timeout_ms)
+		conn_lost(l->cand, "handshake timed out");
 	if (l->p.primary && !l->conn && !l->dialing &&
 	    now >= l->reconnect_at_ms)
 		dial(l);
@@ -1571,6 +1624,8 @@ void link_stop(struct link *l)
 		engine_cancel(l->p.eng, NULL, &l->timer_op);
 	if (l->dialing)
 		shutdown(l->dialing->fd, SHUT_RDWR);
+	if (l->cand)
+		conn_lost(l->cand, "shutting down");
 	if (l->conn)
 		conn_lost(l->conn, "shutting down");
 	else if (l->p.primary)
@@ -1580,7 +1635,7 @@ void link_stop(struct link *l)
 bool link_stopped(const struct link *l)
 {
 	return l->stopping && !l->accept_pending && !l->timer_pending &&
-	       !l->dialing && !l->conn && !l->reap &&
+	       !l->dialing && !l->conn && !l->cand && !l->reap &&
 	       l->n_free == l->p.max_ios && !l->pend_head;
 }
 

@@ -68,6 +68,8 @@ struct nbd_io {
 	uint8_t *zbuf;			/* lz4 scratch for the peer leg */
 	uint64_t chunk_pos;		/* start of the chunk being written */
 	uint32_t chunk_len;		/* its length */
+	uint64_t al_off;		/* range whose AL extents are held: */
+	uint32_t al_len;		/* may outlive chunk_pos under A/B */
 	unsigned legs;			/* legs the client answer waits for */
 	unsigned al_refs;		/* legs holding the chunk's AL extents */
 	unsigned refs;			/* reply path + unsettled peer leg */
@@ -373,8 +375,8 @@ static void al_release(struct nbd_io *io)
 	/* out of sync with the peer unless the peer confirmed it; marked
 	 * before the AL may forget the extent */
 	if (io->peer_dirty)
-		meta_mark_dirty(m, io->chunk_pos, io->chunk_len);
-	meta_write_done(m, io->chunk_pos, io->chunk_len);
+		meta_mark_dirty(m, io->al_off, io->al_len);
+	meta_write_done(m, io->al_off, io->al_len);
 }
 
 /* Every leg the client answer waits for is done: next chunk or reply. */
@@ -458,6 +460,8 @@ static void chunk_exec(struct nbd_io *io)
 		flags |= STORE_REQ_FAST_ZERO;
 	io->legs = 1;
 	io->al_refs = 1;
+	io->al_off = io->chunk_pos;
+	io->al_len = io->chunk_len;
 	io->peer_dirty = true;
 	io->local_err = 0;
 	if (srv->link) {
