@@ -40,7 +40,6 @@
 #include "store_req.h"
 
 #define RBUF_SIZE	(1u << 20)	/* headers and small packets */
-#define SEND_IOV_MAX	128u
 #define SOCK_BUF	(4 << 20)	/* socket buffers: a few MiB in flight */
 #define BACKOFF_MIN_MS	200u
 #define BACKOFF_MAX_MS	10000u
@@ -67,9 +66,7 @@ struct link_conn {
 	struct sec_io *payload_io;
 	uint8_t *payload_dst;
 	uint32_t payload_len, payload_done;
-	struct link_tx *txq_head, *txq_tail;
-	struct iovec iov[SEND_IOV_MAX];
-	struct msghdr msg;
+	struct sendq sendq;		/* packets in order, one sendmsg */
 	/* handshake */
 	struct peer_hello hello;	/* what we sent */
 	struct peer_hello peer_hello;	/* what the peer sent */
@@ -174,16 +171,10 @@ static uint64_t now_ms(void)
 
 static void tx_queue(struct link_conn *c, struct link_tx *t)
 {
-	if (t->queued || c->state == LC_CLOSING)
+	if (t->si.queued || c->state == LC_CLOSING)
 		return;
-	t->queued = true;
-	t->sent = 0;
-	t->next = NULL;
-	if (c->txq_tail)
-		c->txq_tail->next = t;
-	else
-		c->txq_head = t;
-	c->txq_tail = t;
+	t->si.hdr = t->hdr;
+	sendq_push(&c->sendq, &t->si);
 	conn_kick_send(c);
 }
 
@@ -191,38 +182,27 @@ static void on_send(struct engine_op *op, int res);
 
 static void conn_kick_send(struct link_conn *c)
 {
-	struct link_tx *t;
-	unsigned n = 0;
-
-	if (c->send_pending || c->state == LC_CLOSING || !c->txq_head)
+	if (c->send_pending || c->state == LC_CLOSING ||
+	    !sendq_prepare(&c->sendq))
 		return;
-	for (t = c->txq_head; t && n + 2 <= SEND_IOV_MAX; t = t->next) {
-		uint32_t skip = t->sent;
-
-		if (skip < t->hdr_len) {
-			c->iov[n].iov_base = t->hdr + skip;
-			c->iov[n++].iov_len = t->hdr_len - skip;
-			skip = 0;
-		} else {
-			skip -= t->hdr_len;
-		}
-		if (t->payload_len > skip) {
-			c->iov[n].iov_base = (void *)(t->payload + skip);
-			c->iov[n++].iov_len = t->payload_len - skip;
-		}
-	}
-	memset(&c->msg, 0, sizeof(c->msg));
-	c->msg.msg_iov = c->iov;
-	c->msg.msg_iovlen = n;
 	c->send_pending = true;
 	c->send_op.cb = on_send;
-	engine_sendmsg(c->l->p.eng, &c->send_op, c->fd, &c->msg, MSG_NOSIGNAL);
+	engine_sendmsg(c->l->p.eng, &c->send_op, c->fd, &c->sendq.msg,
+		       MSG_NOSIGNAL);
+}
+
+static void tx_sent(struct sendq_item *it, void *arg)
+{
+	struct link_tx *t = container_of(it, struct link_tx, si);
+
+	(void)arg;
+	if (t->on_sent)
+		t->on_sent(t);
 }
 
 static void on_send(struct engine_op *op, int res)
 {
 	struct link_conn *c = container_of(op, struct link_conn, send_op);
-	size_t left;
 
 	c->send_pending = false;
 	if (res <= 0) {
@@ -234,23 +214,7 @@ static void on_send(struct engine_op *op, int res)
 	}
 	c->l->st.sent_bytes += (uint64_t)res;
 	c->last_tx_ms = now_ms();
-	left = (size_t)res;
-	while (left && c->txq_head) {
-		struct link_tx *t = c->txq_head;
-		uint32_t rest = t->hdr_len + t->payload_len - t->sent;
-
-		if (left < rest) {
-			t->sent += (uint32_t)left;
-			break;
-		}
-		left -= rest;
-		c->txq_head = t->next;
-		if (!c->txq_head)
-			c->txq_tail = NULL;
-		t->queued = false;
-		if (t->on_sent)
-			t->on_sent(t);
-	}
+	sendq_advance(&c->sendq, (size_t)res, tx_sent, NULL);
 	conn_kick_send(c);
 	conn_maybe_free(c);
 }
@@ -287,13 +251,37 @@ static void on_req_sent(struct link_tx *t)
 	struct link_req *lr = container_of(t, struct link_req, tx);
 
 	/* protocol A: handed to the kernel is enough for the client */
-	if (t->payload_len && !lr->is_acked) {
+	if (t->si.payload_len && !lr->is_acked) {
 		lr->is_acked = true;
 		lr->acked(lr, 0);
 	}
 }
 
-/* Encode lr's packet into its tx (compressing DATA when it pays). */
+/* The payload of a DATA/RS_DATA: lz4-compressed when that shrinks it. */
+static void data_payload(struct link *l, struct link_req *lr,
+			 struct peer_data *d)
+{
+	struct link_tx *t = &lr->tx;
+	int z;
+
+	d->offset = lr->off;
+	d->raw_len = (uint32_t)lr->len;
+	d->wire_len = (uint32_t)lr->len;
+	t->si.payload = lr->data;
+	if (l->p.lz4 && (l->features & PEER_FEAT_LZ4)) {
+		z = peer_lz4_compress(lr->data, (uint32_t)lr->len, lr->zbuf,
+				      (uint32_t)lr->len);
+		if (z > 0) {
+			d->flags |= PEER_F_COMPRESSED;
+			d->wire_len = (uint32_t)z;
+			t->si.payload = lr->zbuf;
+			l->st.compressed_packets++;
+		}
+	}
+	t->si.payload_len = d->wire_len;
+}
+
+/* Encode lr's packet into its tx. */
 static void req_encode(struct link *l, struct link_req *lr)
 {
 	struct link_tx *t = &lr->tx;
@@ -301,59 +289,28 @@ static void req_encode(struct link *l, struct link_req *lr)
 	struct peer_data d;
 	int n = -EINVAL;
 
-	t->payload = NULL;
-	t->payload_len = 0;
+	memset(&d, 0, sizeof(d));
+	t->si.payload = NULL;
+	t->si.payload_len = 0;
 	t->on_sent = NULL;
 	switch (lr->type) {
 	case LINK_REQ_DATA:
-		memset(&d, 0, sizeof(d));
-		d.offset = lr->off;
-		d.raw_len = (uint32_t)lr->len;
-		d.wire_len = (uint32_t)lr->len;
 		d.flags = (lr->flags & STORE_REQ_FUA) ? PEER_F_FUA : 0;
 		/* protocol B: ask for ACK_RECV as soon as it is received */
 		if (l->p.proto == LINK_PROTO_B)
 			d.flags |= PEER_F_RECV_ACK;
-		t->payload = lr->data;
 		if (l->p.checksum && (l->features & PEER_FEAT_CRC32C)) {
 			d.flags |= PEER_F_CHECKSUM;
 			d.crc32c = peer_crc32c(lr->data, lr->len);
 		}
-		if (l->p.lz4 && (l->features & PEER_FEAT_LZ4)) {
-			int z = peer_lz4_compress(lr->data, (uint32_t)lr->len,
-						  lr->zbuf, (uint32_t)lr->len);
-
-			if (z > 0) {	/* only when it shrinks */
-				d.flags |= PEER_F_COMPRESSED;
-				d.wire_len = (uint32_t)z;
-				t->payload = lr->zbuf;
-				l->st.compressed_packets++;
-			}
-		}
-		t->payload_len = d.wire_len;
+		data_payload(l, lr, &d);
 		l->st.data_packets++;
 		n = peer_encode_data(t->hdr, sizeof(t->hdr), lr->seq, &d);
 		if (l->p.proto == LINK_PROTO_A)
 			t->on_sent = on_req_sent;
 		break;
 	case LINK_REQ_RS_DATA:
-		memset(&d, 0, sizeof(d));
-		d.offset = lr->off;
-		d.raw_len = (uint32_t)lr->len;
-		d.wire_len = (uint32_t)lr->len;
-		t->payload = lr->data;
-		if (l->p.lz4 && (l->features & PEER_FEAT_LZ4)) {
-			int z = peer_lz4_compress(lr->data, (uint32_t)lr->len,
-						  lr->zbuf, (uint32_t)lr->len);
-
-			if (z > 0) {
-				d.flags |= PEER_F_COMPRESSED;
-				d.wire_len = (uint32_t)z;
-				t->payload = lr->zbuf;
-				l->st.compressed_packets++;
-			}
-		}
-		t->payload_len = d.wire_len;
+		data_payload(l, lr, &d);
 		n = peer_encode_rs_data(t->hdr, sizeof(t->hdr), lr->seq, &d);
 		break;
 	case LINK_REQ_TRIM:
@@ -373,7 +330,7 @@ static void req_encode(struct link *l, struct link_req *lr)
 		break;
 	}
 	assert(n > 0);	/* our own requests are always encodable */
-	t->hdr_len = (uint32_t)n;
+	t->si.hdr_len = (uint32_t)n;
 }
 
 int link_submit(struct link *l, struct link_req *lr)
@@ -385,7 +342,7 @@ int link_submit(struct link *l, struct link_req *lr)
 		return -ENOTCONN;
 	lr->seq = ++l->next_seq;
 	lr->is_acked = lr->is_settled = false;
-	lr->tx.queued = false;
+	lr->tx.si.queued = false;
 	lr->next = NULL;
 	lr->prev = l->pend_tail;
 	if (l->pend_tail)
@@ -420,7 +377,7 @@ static int on_ack(struct link_conn *c, const struct peer_hdr *h,
 	struct link_req *lr = pend_find(l, h->seq);
 	uint32_t err = 0;
 
-	if (!lr || lr->tx.queued)
+	if (!lr || lr->tx.si.queued)
 		return -EBADMSG;	/* never sent, or not yet fully */
 	switch (h->type) {
 	case PEER_ACK_RECV:
@@ -458,7 +415,7 @@ static void pending_on_loss(struct link *l)
 
 	for (lr = l->pend_head; lr; lr = next) {
 		next = lr->next;
-		lr->tx.queued = false;
+		lr->tx.si.queued = false;
 		if (l->p.on_loss == LINK_LOSS_CONTINUE || l->stopping)
 			req_finish(l, lr, -ENOTCONN);
 	}
@@ -517,7 +474,7 @@ static struct sec_io *sec_get(struct link_conn *c)
 	io->conn = c;
 	c->refs++;
 	io->in_range_list = false;
-	io->ack_tx.queued = io->recv_tx.queued = false;
+	io->ack_tx.si.queued = io->recv_tx.si.queued = false;
 	return io;
 }
 
@@ -563,9 +520,9 @@ static void sec_answer(struct sec_io *io, int err)
 						    sizeof(io->ack_tx.hdr),
 						    io->seq);
 		assert(n > 0);
-		io->ack_tx.hdr_len = (uint32_t)n;
-		io->ack_tx.payload = NULL;
-		io->ack_tx.payload_len = 0;
+		io->ack_tx.si.hdr_len = (uint32_t)n;
+		io->ack_tx.si.payload = NULL;
+		io->ack_tx.si.payload_len = 0;
 		io->ack_tx.on_sent = on_ack_sent;
 		tx_queue(c, &io->ack_tx);
 	}
@@ -710,9 +667,9 @@ static int sec_data_complete(struct link_conn *c, struct sec_io *io)
 		n = peer_encode_ack_recv(io->recv_tx.hdr,
 					 sizeof(io->recv_tx.hdr), io->seq);
 		assert(n > 0);
-		io->recv_tx.hdr_len = (uint32_t)n;
-		io->recv_tx.payload = NULL;
-		io->recv_tx.payload_len = 0;
+		io->recv_tx.si.hdr_len = (uint32_t)n;
+		io->recv_tx.si.payload = NULL;
+		io->recv_tx.si.payload_len = 0;
 		io->recv_tx.on_sent = on_recv_sent;
 		tx_queue(c, &io->recv_tx);
 	}
@@ -747,9 +704,9 @@ static void refuse(struct link_conn *c, int err, const char *why)
 				       (uint32_t)err, "refused");
 	if (n < 0)
 		return;
-	c->refuse_tx.hdr_len = 0;	/* the whole packet is the payload */
-	c->refuse_tx.payload = c->refuse_buf;
-	c->refuse_tx.payload_len = (uint32_t)n;
+	c->refuse_tx.si.hdr_len = 0;	/* the whole packet is the payload */
+	c->refuse_tx.si.payload = c->refuse_buf;
+	c->refuse_tx.si.payload_len = (uint32_t)n;
 	c->refuse_tx.on_sent = on_refuse_sent;
 	c->refusing = true;		/* read nothing more from it */
 	snprintf(c->refuse_why, sizeof(c->refuse_why), "refused: %s", why);
@@ -847,8 +804,8 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 			return -EBADMSG;
 		n = peer_encode_pong(c->pong_tx.hdr, sizeof(c->pong_tx.hdr),
 				     h->seq, ts);
-		if (n > 0 && !c->pong_tx.queued) {
-			c->pong_tx.hdr_len = (uint32_t)n;
+		if (n > 0 && !c->pong_tx.si.queued) {
+			c->pong_tx.si.hdr_len = (uint32_t)n;
 			tx_queue(c, &c->pong_tx);
 		}
 		return (int)fixed;
@@ -1044,13 +1001,13 @@ void link_send_sync_state(struct link *l, bool done)
 	};
 	int n;
 
-	if (!c || c->state != LC_CONNECTED || c->state_tx.queued)
+	if (!c || c->state != LC_CONNECTED || c->state_tx.si.queued)
 		return;
 	n = peer_encode_state(c->state_tx.hdr, sizeof(c->state_tx.hdr),
 			      done ? meta_super(l->p.meta)->gen.current : 0,
 			      &st);
 	assert(n > 0);
-	c->state_tx.hdr_len = (uint32_t)n;
+	c->state_tx.si.hdr_len = (uint32_t)n;
 	tx_queue(c, &c->state_tx);
 }
 
@@ -1112,7 +1069,7 @@ static void conn_parse(struct link_conn *c)
 			}
 		}
 		if (c->state == LC_HANDSHAKE && c->got_auth_ok &&
-		    c->got_auth && c->auth_ok_tx.hdr_len)
+		    c->got_auth && c->auth_ok_tx.si.hdr_len)
 			conn_established(c);
 	}
 	if (c->rstart == c->rend) {
@@ -1218,7 +1175,7 @@ static int handle_hello(struct link_conn *c, const struct peer_hdr *h,
 		return r;
 	r = peer_encode_auth(c->auth_tx.hdr, sizeof(c->auth_tx.hdr), mac);
 	assert(r > 0);
-	c->auth_tx.hdr_len = (uint32_t)r;
+	c->auth_tx.si.hdr_len = (uint32_t)r;
 	tx_queue(c, &c->auth_tx);
 	return 0;
 }
@@ -1243,7 +1200,7 @@ static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
 	c->got_auth = true;
 	r = peer_encode_auth_ok(c->auth_ok_tx.hdr, sizeof(c->auth_ok_tx.hdr));
 	assert(r > 0);
-	c->auth_ok_tx.hdr_len = (uint32_t)r;
+	c->auth_ok_tx.si.hdr_len = (uint32_t)r;
 	tx_queue(c, &c->auth_ok_tx);
 	return 0;
 }
@@ -1296,9 +1253,9 @@ static int conn_new(struct link *l, int fd, struct link_conn **ret)
 		free(c);
 		return r;
 	}
-	c->hello_tx.hdr_len = 0;	/* the whole packet is the payload */
-	c->hello_tx.payload = c->hello_buf;
-	c->hello_tx.payload_len = (uint32_t)r;
+	c->hello_tx.si.hdr_len = 0;	/* the whole packet is the payload */
+	c->hello_tx.si.payload = c->hello_buf;
+	c->hello_tx.si.payload_len = (uint32_t)r;
 	*ret = c;
 	return 0;
 }
@@ -1325,6 +1282,17 @@ static void conn_begin(struct link *l, struct link_conn *c)
 
 /* ---- connection loss and teardown ---- */
 
+/* A packet that will never go out. */
+static void tx_dropped(struct sendq_item *it, void *arg)
+{
+	struct link_tx *t = container_of(it, struct link_tx, si);
+
+	(void)arg;
+	/* a secondary's answer: recycle its context */
+	if (t->on_sent == on_ack_sent)
+		t->on_sent(t);
+}
+
 static void conn_lost(struct link_conn *c, const char *why)
 {
 	struct link *l = c->l;
@@ -1345,16 +1313,7 @@ static void conn_lost(struct link_conn *c, const char *why)
 	/* shutdown makes the pending recv/send complete; close comes when
 	 * nothing refers to the socket any more */
 	shutdown(c->fd, SHUT_RDWR);
-	while (c->txq_head) {
-		struct link_tx *t = c->txq_head;
-
-		c->txq_head = t->next;
-		t->queued = false;
-		/* a secondary's answer that will never go: recycle */
-		if (t->on_sent == on_ack_sent)
-			t->on_sent(t);
-	}
-	c->txq_tail = NULL;
+	sendq_clear(&c->sendq, tx_dropped, NULL);
 	if (c->payload_io) {
 		struct sec_io *io = c->payload_io;
 
@@ -1505,12 +1464,12 @@ static void on_tick(struct engine_op *op, int res)
 				  "handshake timed out");
 		} else if (c->state == LC_CONNECTED &&
 			   now - c->last_tx_ms >= l->p.ping_ms &&
-			   !c->ping_tx.queued) {
+			   !c->ping_tx.si.queued) {
 			n = peer_encode_ping(c->ping_tx.hdr,
 					     sizeof(c->ping_tx.hdr),
 					     ++c->ping_seq, now);
 			if (n > 0) {
-				c->ping_tx.hdr_len = (uint32_t)n;
+				c->ping_tx.si.hdr_len = (uint32_t)n;
 				tx_queue(c, &c->ping_tx);
 			}
 		}

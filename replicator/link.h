@@ -29,6 +29,7 @@
 #include "md/md_format.h"
 #include "md/md_uuid.h"
 #include "netaddr.h"
+#include "sendq.h"
 
 struct link;
 struct meta;
@@ -80,15 +81,11 @@ enum link_req_type {
 
 #define LINK_TX_HDR_MAX	64u
 
-/* A packet waiting for, or in, the send queue. */
+/* A packet waiting for, or in, the send queue. si.hdr_len bytes of hdr[]
+ * go first, then si.payload (borrowed until sent). */
 struct link_tx {
-	struct link_tx *next;
+	struct sendq_item si;
 	uint8_t hdr[LINK_TX_HDR_MAX];	/* header + fixed part */
-	uint32_t hdr_len;
-	const uint8_t *payload;		/* borrowed until sent */
-	uint32_t payload_len;
-	uint32_t sent;			/* bytes already sent */
-	bool queued;
 	void (*on_sent)(struct link_tx *t);	/* may be NULL */
 };
 

@@ -34,12 +34,12 @@
 #include "log.h"
 #include "link.h"
 #include "meta.h"
+#include "sendq.h"
 #include "server.h"
 #include "store_req.h"
 
 #define RBUF_SIZE	(256u * 1024u)	/* request headers and small payloads */
 #define HSOUT_SIZE	(2u * NBD_HS_OUT_MAX)
-#define SEND_IOV_MAX	128u		/* iovecs in one sendmsg */
 #define MAX_EXTENTS	1024u		/* extents in one BLOCK_STATUS reply */
 #define ZERO_CHUNK	STORE_ZERO_CHUNK /* zero bytes for WRITE_ZEROES */
 #define TRIM_RSS_ABOVE	(4u << 20)	/* give back buffer pages beyond this */
@@ -77,7 +77,7 @@ struct nbd_io {
 	int local_err;			/* local leg result of the chunk/flush */
 	uint32_t hdr_len;		/* reply header bytes in hdr[] */
 	uint32_t data_len;		/* reply data bytes in buf[] */
-	uint32_t sent;			/* reply bytes already sent */
+	struct sendq_item si;		/* the reply in the send queue */
 	bool in_wlist;			/* counted in the write-order list */
 	uint8_t hdr[NBD_CHUNK_ERROR_MAX]; /* reply header */
 };
@@ -106,11 +106,10 @@ struct conn {
 	uint32_t payload_done;		/* its payload bytes received */
 	uint64_t discard_left;		/* payload bytes to drop (bad WRITE) */
 	uint8_t *hsout;			/* handshake replies, HSOUT_SIZE */
-	size_t hsout_len, hsout_sent;
-	struct nbd_io *sendq_head, *sendq_tail; /* replies ready, in order */
+	size_t hsout_len;		/* handshake bytes not yet sent */
+	struct sendq_item hs_si;	/* hsout in the send queue */
+	struct sendq sendq;		/* replies in order, one sendmsg */
 	unsigned inflight;		/* ios owned by this connection */
-	struct iovec iov[SEND_IOV_MAX];
-	struct msghdr msg;
 };
 
 struct listener {
@@ -172,7 +171,7 @@ static struct nbd_io *io_get(struct server *srv, struct conn *c)
 	io->next = NULL;
 	io->conn = c;
 	io->refs = 1;			/* the reply path's */
-	io->hdr_len = io->data_len = io->sent = 0;
+	io->hdr_len = io->data_len = 0;
 	if (c)				/* NULL: the server's own (resync) */
 		c->inflight++;
 	return io;
@@ -250,12 +249,11 @@ static void io_reply(struct nbd_io *io, int err)
 		io_put(io);
 		return;
 	}
-	io->next = NULL;
-	if (c->sendq_tail)
-		c->sendq_tail->next = io;
-	else
-		c->sendq_head = io;
-	c->sendq_tail = io;
+	io->si.hdr = io->hdr;
+	io->si.hdr_len = io->hdr_len;
+	io->si.payload = io->buf;
+	io->si.payload_len = io->data_len;
+	sendq_push(&c->sendq, &io->si);
 	conn_kick_send(c);
 }
 
@@ -896,38 +894,37 @@ static void on_send(struct engine_op *op, int res);
 
 static void conn_kick_send(struct conn *c)
 {
-	struct nbd_io *io;
-	unsigned n = 0;
-
-	if (c->send_pending || c->dead)
+	if (c->send_pending || c->dead || !sendq_prepare(&c->sendq))
 		return;
-	if (c->hsout_sent < c->hsout_len) {
-		c->iov[n].iov_base = c->hsout + c->hsout_sent;
-		c->iov[n++].iov_len = c->hsout_len - c->hsout_sent;
-	}
-	for (io = c->sendq_head; io && n + 2 <= SEND_IOV_MAX; io = io->next) {
-		uint32_t skip = io->sent;
-
-		if (skip < io->hdr_len) {
-			c->iov[n].iov_base = io->hdr + skip;
-			c->iov[n++].iov_len = io->hdr_len - skip;
-			skip = 0;
-		} else {
-			skip -= io->hdr_len;
-		}
-		if (io->data_len > skip) {
-			c->iov[n].iov_base = io->buf + skip;
-			c->iov[n++].iov_len = io->data_len - skip;
-		}
-	}
-	if (n == 0)
-		return;
-	memset(&c->msg, 0, sizeof(c->msg));
-	c->msg.msg_iov = c->iov;
-	c->msg.msg_iovlen = n;
 	c->send_pending = true;
 	c->send_op.cb = on_send;
-	engine_sendmsg(c->srv->eng, &c->send_op, c->fd, &c->msg, MSG_NOSIGNAL);
+	engine_sendmsg(c->srv->eng, &c->send_op, c->fd, &c->sendq.msg,
+		       MSG_NOSIGNAL);
+}
+
+/* Handshake bytes were added to hsout: make sure they are queued. */
+static void conn_queue_hsout(struct conn *c)
+{
+	if (c->hsout_len == 0)
+		return;
+	c->hs_si.hdr_len = 0;
+	c->hs_si.payload = c->hsout;
+	/* may grow while queued: the queue re-reads the length */
+	c->hs_si.payload_len = (uint32_t)c->hsout_len;
+	if (!c->hs_si.queued)
+		sendq_push(&c->sendq, &c->hs_si);
+	conn_kick_send(c);
+}
+
+/* An item of this connection's queue went out in full (or never will). */
+static void reply_done(struct sendq_item *it, void *arg)
+{
+	struct conn *c = arg;
+
+	if (it == &c->hs_si)
+		c->hsout_len = 0;	/* hsout is empty again */
+	else
+		io_put(container_of(it, struct nbd_io, si));
 }
 
 /* Drop every queued reply of a connection whose socket failed. */
@@ -937,12 +934,7 @@ static void conn_kill(struct conn *c)
 
 	c->dead = true;
 	c->read_closed = true;
-	while ((io = c->sendq_head)) {
-		c->sendq_head = io->next;
-		if (!c->sendq_head)
-			c->sendq_tail = NULL;
-		io_put(io);
-	}
+	sendq_clear(&c->sendq, reply_done, c);
 	if (c->payload_io) {
 		io = c->payload_io;
 		c->payload_io = NULL;
@@ -953,7 +945,6 @@ static void conn_kill(struct conn *c)
 static void on_send(struct engine_op *op, int res)
 {
 	struct conn *c = container_of(op, struct conn, send_op);
-	size_t left;
 
 	c->send_pending = false;
 	if (res <= 0) {
@@ -963,30 +954,7 @@ static void on_send(struct engine_op *op, int res)
 		conn_maybe_free(c);
 		return;
 	}
-	left = (size_t)res;
-	if (c->hsout_sent < c->hsout_len) {
-		size_t n = c->hsout_len - c->hsout_sent;
-
-		n = n < left ? n : left;
-		c->hsout_sent += n;
-		left -= n;
-		if (c->hsout_sent == c->hsout_len)
-			c->hsout_sent = c->hsout_len = 0;
-	}
-	while (left && c->sendq_head) {
-		struct nbd_io *io = c->sendq_head;
-		uint32_t rest = io->hdr_len + io->data_len - io->sent;
-
-		if (left < rest) {
-			io->sent += (uint32_t)left;
-			break;
-		}
-		left -= rest;
-		c->sendq_head = io->next;
-		if (!c->sendq_head)
-			c->sendq_tail = NULL;
-		io_put(io);
-	}
+	sendq_advance(&c->sendq, (size_t)res, reply_done, c);
 	conn_kick_send(c);
 	/* handshake replies were waiting for room in hsout */
 	if (!c->hs_done && !c->read_closed && c->rend > c->rstart)
@@ -1155,7 +1123,7 @@ static void handshake_progress(struct conn *c)
 			c->session.structured_reply ? ", structured" : "",
 			c->session.meta_context_id ? ", base:allocation" : "");
 	}
-	conn_kick_send(c);
+	conn_queue_hsout(c);
 }
 
 static void conn_process(struct conn *c)
@@ -1222,7 +1190,7 @@ static void on_recv(struct engine_op *op, int res)
 static void conn_maybe_free(struct conn *c)
 {
 	struct server *srv = c->srv;
-	bool replies_left = c->sendq_head || c->hsout_len > c->hsout_sent;
+	bool replies_left = c->sendq.head != NULL;
 
 	if (c->reaping || !c->read_closed || c->recv_pending ||
 	    c->send_pending)
@@ -1287,6 +1255,7 @@ static void conn_new(struct server *srv, int fd, bool is_unix)
 	c->id = ++srv->next_conn_id;
 	c->hsout = c->rbuf + RBUF_SIZE;
 	c->hsout_len = nbd_handshake_init(&c->hs, srv->export, c->hsout);
+	conn_queue_hsout(c);
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;

@@ -22,6 +22,7 @@ if [[ -n ${BUILD:-} ]]; then
 	: "${REPD:=$BUILD/replicator/repd}" "${REPCTL:=$BUILD/tools/repctl}"
 	export REPD REPCTL
 fi
+# shellcheck source=tests/md/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_cmd fio
 
@@ -39,8 +40,8 @@ write_config "$cfg" "$img" "$port"
 run() {
 	local name=$1 line w a b c per total_per iops
 	shift
-	"$REPCTL" create-md --config "$cfg" --node alpha --force >/dev/null ||
-		fail "create-md"
+	"$REPCTL" create-md --config "$cfg" --node alpha --force \
+		>/dev/null 2>"$T/create.err" || { cat "$T/create.err" >&2; fail "create-md"; }
 	start_repd "$cfg"
 	wait_ready "$port"
 	timeout 600 fio --name="$name" --ioengine=nbd \

@@ -15,6 +15,7 @@
 #      stop it with SIGTERM (exit 0); dump-md shows clean-shutdown, and
 #      now the bitmap alone must cover the same (after a clean stop the
 #      AL is not replayed, so the replay must have reached the bitmap).
+# shellcheck source=tests/md/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_python_nbd
 
@@ -74,7 +75,7 @@ for ((it = 0; it < iterations; it++)); do
 	start_repd "$cfg"
 	wait_ready "$port"
 	grep -qi "unclean" "$REPD_LOG" || fail "restarted repd does not report the unclean stop"
-	stop_repd
+	stop_repd 20
 	"$REPCTL" dump-md --config "$cfg" --node alpha --json >"$T/clean.$it.json" 2>"$T/dump.err" ||
 		{ cat "$T/dump.err" >&2; fail "dump-md after restart failed"; }
 	jq_is "$T/clean.$it.json" '.superblock.flags | index("clean-shutdown") != null' true

@@ -10,6 +10,7 @@
 #  - a write through repd shows up as dirty range and hot extent;
 #  - one superblock slot garbage: dump-md reads the other (its seq);
 #    both garbage, or a newer format: clear refusal.
+# shellcheck source=tests/md/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_python_nbd
 require_cmd mkfs.ext4 dd
@@ -206,7 +207,7 @@ start_repd "$cfg"
 wait_ready "$port"
 timeout 30 "$PYTHON" "$MD_DIR/mdtool.py" nbdwrite "nbd://127.0.0.1:$port/r0" $((5 << 20)) $((1 << 20)) ||
 	fail "write through repd failed"
-stop_repd
+stop_repd 20
 dump_json "$T/d3.json"
 # create-md wrote seq 1 to slot 0, start seq 2 to slot 1, stop seq 3 to slot 0
 jq_is "$T/d3.json" .superblock.seq 3

@@ -17,6 +17,7 @@
 set -euo pipefail
 
 : "${PYTHON:=/usr/bin/python3}"
+# shellcheck disable=SC2034 # used by the scripts that source this
 MD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TEST_NAME=${0##*/}
 
