@@ -68,9 +68,9 @@ wait_nbd() {  # wait_nbd URI PID
   done
   return 1
 }
-wait_log() {  # wait_log FILE PATTERN
+wait_log() {  # wait_log FILE PATTERN [TENTHS]
   local i
-  for i in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  for i in $(seq "${3:-100}"); do grep -q "$2" "$1" && return 0; sleep 0.1; done
   echo "run-bench: no '$2' in $1" >&2; return 1
 }
 run_fio() {  # run_fio LABEL URI PIDS...
@@ -141,6 +141,8 @@ for round in $(seq "$rounds"); do
       start_repd "$dir/pair.conf" b; b=$started
       start_repd "$dir/pair.conf" a; a=$started
       wait_log "$dir/repd-a.log" "connected to"
+      # measure the steady state, not the pair's initial full sync
+      wait_log "$dir/repd-a.log" "resync finished" 6000
       run_fio "repd-pair-$proto" "nbd://127.0.0.1:$p/" "$a" "$b"
       stop "$a" "$b"
     done

@@ -7,8 +7,8 @@ jq -s -r '
   def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def metric($j): if ($j | test("1m")) then "mbps" else "iops" end;
   group_by(.config) | map({config: .[0].config,
-    jobs: (group_by(.job) | map({key: .[0].job,
-      value: {v: (map(.[metric(.[0].job)]) | med),
+    jobs: (group_by(.job) | map(metric(.[0].job) as $m | {key: .[0].job,
+      value: {v: (map(.[$m]) | med),
               cpu_us_per_req: (map(if .srv_cpu and .iops > 0
                  then (.srv_cpu / 100 * 1e6 / .iops) else null end)
                  | map(select(. != null)) | med),
