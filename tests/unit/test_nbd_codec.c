@@ -16,6 +16,8 @@
 
 #include "nbd_codec.h"
 
+#include "cunit_main.h"
+
 #define MiB (UINT64_C(1) << 20)
 
 /* ---- helpers ---- */
@@ -1149,10 +1151,7 @@ static void test_names(void)
 
 /* ---- registration ---- */
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct cunit_test tests[] = {
 #define T(f) { #f, f }
 	T(test_put_get_big_endian),
 	T(test_greeting_bytes),
@@ -1226,24 +1225,5 @@ static const struct {
 
 int main(void)
 {
-	CU_pSuite suite;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("nbd_codec", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto fail;
-	failed = CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return cunit_main("nbd_codec", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -17,6 +17,8 @@
 
 #include "nbd_handshake.h"
 
+#include "cunit_main.h"
+
 #define MiB (UINT64_C(1) << 20)
 #define TR_MAX (1u << 20)		/* transcript of server bytes */
 #define MAX_REPS 256u
@@ -1353,10 +1355,7 @@ static void test_full_session(void)
 
 /* ---- registration ---- */
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct cunit_test tests[] = {
 #define T(f) { #f, f }
 	T(test_greeting),
 	T(test_client_flags_fixed_newstyle),
@@ -1415,24 +1414,5 @@ static const struct {
 
 int main(void)
 {
-	CU_pSuite suite;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("nbd_handshake", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto fail;
-	failed = CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return cunit_main("nbd_handshake", tests, sizeof(tests) / sizeof(tests[0]));
 }

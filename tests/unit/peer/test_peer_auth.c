@@ -18,6 +18,8 @@
 
 #include "peer/peer_proto.h"
 
+#include "../cunit_main.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char secret[] = "correct horse battery staple";
@@ -205,10 +207,7 @@ static void test_challenge_new(void)
 	CU_ASSERT_NOT_EQUAL(memcmp(a, b, 32), 0);
 }
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct cunit_test tests[] = {
 	{ "HMAC-SHA256: RFC 4231 cases 1, 2, 6", test_hmac_rfc4231 },
 	{ "AUTH: documented input layout", test_auth_layout },
 	{ "AUTH: docs/protocol.md vector", test_auth_doc_vector },
@@ -224,24 +223,5 @@ static const struct {
 
 int main(void)
 {
-	CU_pSuite suite;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("peer_auth", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < ARRAY_SIZE(tests); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto fail;
-	failed = CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return cunit_main("peer_auth", tests, sizeof(tests) / sizeof(tests[0]));
 }

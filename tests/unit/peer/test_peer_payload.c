@@ -17,6 +17,8 @@
 
 #include "peer/peer_proto.h"
 
+#include "../cunit_main.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint8_t *buf_new(size_t n)
@@ -278,10 +280,7 @@ static void test_data_path(void)
 	free(got);
 }
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct cunit_test tests[] = {
 	{ "crc32c: check value and RFC 3720", test_crc32c },
 	{ "xxh3", test_xxh3 },
 	{ "lz4: round trips", test_lz4_roundtrip },
@@ -296,24 +295,5 @@ static const struct {
 
 int main(void)
 {
-	CU_pSuite suite;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("peer_payload", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < ARRAY_SIZE(tests); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto fail;
-	failed = CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return cunit_main("peer_payload", tests, sizeof(tests) / sizeof(tests[0]));
 }

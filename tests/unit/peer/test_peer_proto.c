@@ -18,6 +18,8 @@
 
 #include "peer/peer_proto.h"
 
+#include "../cunit_main.h"
+
 #define MiB (UINT32_C(1) << 20)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1460,10 +1462,7 @@ static void test_features(void)
 
 /* ---- runner ---- */
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct cunit_test tests[] = {
 	{ "doc: DATA header bytes", test_doc_data_header },
 	{ "doc: DATA fixed part bytes", test_doc_data_fixed },
 	{ "doc: PING and NACK bytes", test_doc_ping_nack },
@@ -1507,24 +1506,5 @@ static const struct {
 
 int main(void)
 {
-	CU_pSuite suite;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("peer_proto", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < ARRAY_SIZE(tests); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto fail;
-	failed = CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return cunit_main("peer_proto", tests, sizeof(tests) / sizeof(tests[0]));
 }
