@@ -52,6 +52,11 @@
  * of the link to the application. */
 #define RS_CHUNK	(1u << 20)
 #define RS_WINDOW	8u
+/* While clients are active the resync keeps only this many blocks in
+ * flight, so a client's write waits behind at most that much resync data
+ * in the link (a first step towards the rate controller). */
+#define RS_WINDOW_BUSY	2u
+#define RS_BUSY_MS	500u		/* "active": a request this recent */
 #define IO_RESYNC	0xff00u		/* req.type of a resync read */
 
 struct nbd_io {
@@ -150,6 +155,7 @@ struct server {
 		uint64_t total, done;	/* bytes, for progress */
 		uint64_t start_ms, last_log_ms;
 	} rs;
+	uint64_t last_client_ms;	/* last client request admitted */
 };
 
 static void conn_process(struct conn *c);
@@ -731,9 +737,11 @@ static void resync_finish(struct server *srv)
 static void resync_pump(struct server *srv)
 {
 	struct meta_stats ms;
-	uint64_t off, len, now;
+	uint64_t off, len, now = now_ms();
+	unsigned window = now - srv->last_client_ms < RS_BUSY_MS ?
+			  RS_WINDOW_BUSY : RS_WINDOW;
 
-	while (srv->rs.active && srv->rs.inflight < RS_WINDOW &&
+	while (srv->rs.active && srv->rs.inflight < window &&
 	       srv->free_ios && link_connected(srv->link) && !srv->draining) {
 		struct nbd_io *io;
 
@@ -758,7 +766,6 @@ static void resync_pump(struct server *srv)
 		srv->rs.inflight++;
 		io_submit(io);
 	}
-	now = now_ms();
 	if (srv->rs.active && now - srv->rs.last_log_ms >= 5000) {
 		uint64_t el = now - srv->rs.start_ms;
 		double rate = el ? srv->rs.done / 1e3 / (double)el : 0;
@@ -858,7 +865,11 @@ static void io_submit(struct nbd_io *io)
 {
 	struct server *srv = io->srv;
 
-	srv->requests++;
+	if (io->conn) {
+		srv->requests++;
+		if (srv->rs.active)
+			srv->last_client_ms = now_ms();
+	}
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "conn %u: %s(%" PRIu64 ", %u) flags=%#x "
 			"cookie=%#" PRIx64, io->conn->id,
