@@ -9,9 +9,9 @@
 
 size_t nbd_encode_greeting(uint8_t *buf, uint16_t handshake_flags)
 {
-	nbd_put_u64(buf, NBD_MAGIC);
-	nbd_put_u64(buf + 8, NBD_IHAVEOPT);
-	nbd_put_u16(buf + 16, handshake_flags);
+	be_put_u64(buf, NBD_MAGIC);
+	be_put_u64(buf + 8, NBD_IHAVEOPT);
+	be_put_u16(buf + 16, handshake_flags);
 	return NBD_GREETING_SIZE;
 }
 
@@ -19,7 +19,7 @@ int nbd_decode_client_flags(const uint8_t *buf, size_t len, uint32_t *ret_flags)
 {
 	if (len < 4)
 		return -EAGAIN;
-	*ret_flags = nbd_get_u32(buf);
+	*ret_flags = be_get_u32(buf);
 	return 0;
 }
 
@@ -28,28 +28,28 @@ int nbd_decode_option_header(const uint8_t *buf, size_t len,
 {
 	if (len < NBD_OPTION_HEADER_SIZE)
 		return -EAGAIN;
-	if (nbd_get_u64(buf) != NBD_IHAVEOPT)
+	if (be_get_u64(buf) != NBD_IHAVEOPT)
 		return -EBADMSG;
-	ret->opt = nbd_get_u32(buf + 8);
-	ret->len = nbd_get_u32(buf + 12);
+	ret->opt = be_get_u32(buf + 8);
+	ret->len = be_get_u32(buf + 12);
 	return 0;
 }
 
 size_t nbd_encode_option_reply(uint8_t *buf, uint32_t opt, uint32_t type,
 			       uint32_t len)
 {
-	nbd_put_u64(buf, NBD_REP_MAGIC);
-	nbd_put_u32(buf + 8, opt);
-	nbd_put_u32(buf + 12, type);
-	nbd_put_u32(buf + 16, len);
+	be_put_u64(buf, NBD_REP_MAGIC);
+	be_put_u32(buf + 8, opt);
+	be_put_u32(buf + 12, type);
+	be_put_u32(buf + 16, len);
 	return NBD_OPTION_REPLY_HEADER_SIZE;
 }
 
 size_t nbd_encode_export_name_reply(uint8_t *buf, uint64_t size,
 				    uint16_t tflags, bool no_zeroes)
 {
-	nbd_put_u64(buf, size);
-	nbd_put_u16(buf + 8, tflags);
+	be_put_u64(buf, size);
+	be_put_u16(buf + 8, tflags);
 	if (no_zeroes)
 		return NBD_EXPORT_NAME_REPLY_SIZE;
 	memset(buf + NBD_EXPORT_NAME_REPLY_SIZE, 0, 124);
@@ -65,10 +65,10 @@ int nbd_decode_info_request(const uint8_t *data, uint32_t len,
 	/* u32 name length, name, u16 count, count x u16 */
 	if (len < 6)
 		return -EBADMSG;
-	name_len = nbd_get_u32(data);
+	name_len = be_get_u32(data);
 	if (name_len > len - 6 || name_len > NBD_MAX_STRING)
 		return -EBADMSG;
-	n_info = nbd_get_u16(data + 4 + name_len);
+	n_info = be_get_u16(data + 4 + name_len);
 	if ((uint64_t)len != 6u + name_len + 2u * (uint64_t)n_info)
 		return -EBADMSG;
 	ret->name = data + 4;
@@ -80,7 +80,7 @@ int nbd_decode_info_request(const uint8_t *data, uint32_t len,
 
 uint16_t nbd_info_request_id(const struct nbd_info_request *r, uint16_t i)
 {
-	return nbd_get_u16(r->info_ids + 2u * i);
+	return be_get_u16(r->info_ids + 2u * i);
 }
 
 size_t nbd_encode_info_export(uint8_t *buf, uint32_t opt, uint64_t size,
@@ -88,9 +88,9 @@ size_t nbd_encode_info_export(uint8_t *buf, uint32_t opt, uint64_t size,
 {
 	size_t n = nbd_encode_option_reply(buf, opt, NBD_REP_INFO, 12);
 
-	nbd_put_u16(buf + n, NBD_INFO_EXPORT);
-	nbd_put_u64(buf + n + 2, size);
-	nbd_put_u16(buf + n + 10, tflags);
+	be_put_u16(buf + n, NBD_INFO_EXPORT);
+	be_put_u64(buf + n + 2, size);
+	be_put_u16(buf + n + 10, tflags);
 	return n + 12;
 }
 
@@ -99,7 +99,7 @@ size_t nbd_encode_info_string(uint8_t *buf, uint32_t opt, uint16_t info_type,
 {
 	size_t n = nbd_encode_option_reply(buf, opt, NBD_REP_INFO, 2 + s_len);
 
-	nbd_put_u16(buf + n, info_type);
+	be_put_u16(buf + n, info_type);
 	memcpy(buf + n + 2, s, s_len);
 	return n + 2 + s_len;
 }
@@ -109,10 +109,10 @@ size_t nbd_encode_info_block_size(uint8_t *buf, uint32_t opt, uint32_t min,
 {
 	size_t n = nbd_encode_option_reply(buf, opt, NBD_REP_INFO, 14);
 
-	nbd_put_u16(buf + n, NBD_INFO_BLOCK_SIZE);
-	nbd_put_u32(buf + n + 2, min);
-	nbd_put_u32(buf + n + 6, preferred);
-	nbd_put_u32(buf + n + 10, max);
+	be_put_u16(buf + n, NBD_INFO_BLOCK_SIZE);
+	be_put_u32(buf + n + 2, min);
+	be_put_u32(buf + n + 6, preferred);
+	be_put_u32(buf + n + 10, max);
 	return n + 14;
 }
 
@@ -122,7 +122,7 @@ size_t nbd_encode_rep_server(uint8_t *buf, const char *name, uint32_t name_len,
 	size_t n = nbd_encode_option_reply(buf, NBD_OPT_LIST, NBD_REP_SERVER,
 					   4 + name_len + desc_len);
 
-	nbd_put_u32(buf + n, name_len);
+	be_put_u32(buf + n, name_len);
 	memcpy(buf + n + 4, name, name_len);
 	memcpy(buf + n + 4 + name_len, desc, desc_len);
 	return n + 4 + name_len + desc_len;
@@ -136,17 +136,17 @@ int nbd_decode_meta_request(const uint8_t *data, uint32_t len,
 	/* u32 name length, name, u32 query count, queries */
 	if (len < 8)
 		return -EBADMSG;
-	name_len = nbd_get_u32(data);
+	name_len = be_get_u32(data);
 	if (name_len > len - 8 || name_len > NBD_MAX_STRING)
 		return -EBADMSG;
-	n_queries = nbd_get_u32(data + 4 + name_len);
+	n_queries = be_get_u32(data + 4 + name_len);
 	off = 8 + name_len;
 	for (i = 0; i < n_queries; i++) {
 		uint32_t qlen;
 
 		if (len - off < 4)
 			return -EBADMSG;
-		qlen = nbd_get_u32(data + off);
+		qlen = be_get_u32(data + off);
 		if (qlen > len - off - 4 || qlen > NBD_MAX_STRING)
 			return -EBADMSG;
 		off += 4 + qlen;
@@ -169,7 +169,7 @@ bool nbd_meta_request_next(const struct nbd_meta_request *r, uint32_t *cursor,
 	/* decode_meta_request already proved every length is in bounds */
 	if (*cursor >= r->queries_len)
 		return false;
-	qlen = nbd_get_u32(r->queries + *cursor);
+	qlen = be_get_u32(r->queries + *cursor);
 	*ret_query = r->queries + *cursor + 4;
 	*ret_len = qlen;
 	*cursor += 4 + qlen;
@@ -182,7 +182,7 @@ size_t nbd_encode_rep_meta_context(uint8_t *buf, uint32_t opt, uint32_t id,
 	size_t n = nbd_encode_option_reply(buf, opt, NBD_REP_META_CONTEXT,
 					   4 + name_len);
 
-	nbd_put_u32(buf + n, id);
+	be_put_u32(buf + n, id);
 	memcpy(buf + n + 4, name, name_len);
 	return n + 4 + name_len;
 }
@@ -201,24 +201,24 @@ int nbd_decode_request(const uint8_t *buf, size_t len, struct nbd_request *ret)
 {
 	if (len < NBD_REQUEST_SIZE)
 		return -EAGAIN;
-	if (nbd_get_u32(buf) != NBD_REQUEST_MAGIC)
+	if (be_get_u32(buf) != NBD_REQUEST_MAGIC)
 		return -EBADMSG;
-	ret->flags = nbd_get_u16(buf + 4);
-	ret->type = nbd_get_u16(buf + 6);
-	ret->cookie = nbd_get_u64(buf + 8);
-	ret->offset = nbd_get_u64(buf + 16);
-	ret->len = nbd_get_u32(buf + 24);
+	ret->flags = be_get_u16(buf + 4);
+	ret->type = be_get_u16(buf + 6);
+	ret->cookie = be_get_u64(buf + 8);
+	ret->offset = be_get_u64(buf + 16);
+	ret->len = be_get_u32(buf + 24);
 	return 0;
 }
 
 size_t nbd_encode_request(uint8_t *buf, const struct nbd_request *req)
 {
-	nbd_put_u32(buf, NBD_REQUEST_MAGIC);
-	nbd_put_u16(buf + 4, req->flags);
-	nbd_put_u16(buf + 6, req->type);
-	nbd_put_u64(buf + 8, req->cookie);
-	nbd_put_u64(buf + 16, req->offset);
-	nbd_put_u32(buf + 24, req->len);
+	be_put_u32(buf, NBD_REQUEST_MAGIC);
+	be_put_u16(buf + 4, req->flags);
+	be_put_u16(buf + 6, req->type);
+	be_put_u64(buf + 8, req->cookie);
+	be_put_u64(buf + 16, req->offset);
+	be_put_u32(buf + 24, req->len);
 	return NBD_REQUEST_SIZE;
 }
 
@@ -338,20 +338,20 @@ uint32_t nbd_errno_to_wire(int err)
 
 size_t nbd_encode_simple_reply(uint8_t *buf, uint32_t err, uint64_t cookie)
 {
-	nbd_put_u32(buf, NBD_SIMPLE_REPLY_MAGIC);
-	nbd_put_u32(buf + 4, err);
-	nbd_put_u64(buf + 8, cookie);
+	be_put_u32(buf, NBD_SIMPLE_REPLY_MAGIC);
+	be_put_u32(buf + 4, err);
+	be_put_u64(buf + 8, cookie);
 	return NBD_SIMPLE_REPLY_SIZE;
 }
 
 size_t nbd_encode_chunk_header(uint8_t *buf, uint16_t flags, uint16_t type,
 			       uint64_t cookie, uint32_t len)
 {
-	nbd_put_u32(buf, NBD_STRUCTURED_REPLY_MAGIC);
-	nbd_put_u16(buf + 4, flags);
-	nbd_put_u16(buf + 6, type);
-	nbd_put_u64(buf + 8, cookie);
-	nbd_put_u32(buf + 16, len);
+	be_put_u32(buf, NBD_STRUCTURED_REPLY_MAGIC);
+	be_put_u16(buf + 4, flags);
+	be_put_u16(buf + 6, type);
+	be_put_u64(buf + 8, cookie);
+	be_put_u32(buf + 16, len);
 	return NBD_CHUNK_HEADER_SIZE;
 }
 
@@ -363,7 +363,7 @@ size_t nbd_encode_chunk_offset_data(uint8_t *buf, uint16_t flags,
 					   NBD_REPLY_TYPE_OFFSET_DATA, cookie,
 					   8 + data_len);
 
-	nbd_put_u64(buf + n, offset);
+	be_put_u64(buf + n, offset);
 	return n + 8;
 }
 
@@ -375,8 +375,8 @@ size_t nbd_encode_chunk_offset_hole(uint8_t *buf, uint16_t flags,
 					   NBD_REPLY_TYPE_OFFSET_HOLE, cookie,
 					   12);
 
-	nbd_put_u64(buf + n, offset);
-	nbd_put_u32(buf + n + 8, hole_len);
+	be_put_u64(buf + n, offset);
+	be_put_u32(buf + n + 8, hole_len);
 	return n + 12;
 }
 
@@ -388,8 +388,8 @@ size_t nbd_encode_chunk_error(uint8_t *buf, uint64_t cookie, uint32_t err,
 					   NBD_REPLY_TYPE_ERROR, cookie,
 					   6u + mlen);
 
-	nbd_put_u32(buf + n, err);
-	nbd_put_u16(buf + n + 4, mlen);
+	be_put_u32(buf + n, err);
+	be_put_u16(buf + n + 4, mlen);
 	memcpy(buf + n + 6, msg ? msg : "", mlen);
 	return n + 6 + mlen;
 }
@@ -402,11 +402,11 @@ size_t nbd_encode_block_status(uint8_t *buf, uint64_t cookie, uint32_t ctx_id,
 					     cookie, 4 + 8 * n);
 	uint32_t i;
 
-	nbd_put_u32(buf + off, ctx_id);
+	be_put_u32(buf + off, ctx_id);
 	off += 4;
 	for (i = 0; i < n; i++, off += 8) {
-		nbd_put_u32(buf + off, ext[i].len);
-		nbd_put_u32(buf + off + 4, ext[i].flags);
+		be_put_u32(buf + off, ext[i].len);
+		be_put_u32(buf + off + 4, ext[i].flags);
 	}
 	return off;
 }

@@ -11,40 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/be.h"
 #include "nbd_proto.h"
-
-static inline void nbd_put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void nbd_put_u32(uint8_t *p, uint32_t v)
-{
-	nbd_put_u16(p, (uint16_t)(v >> 16));
-	nbd_put_u16(p + 2, (uint16_t)v);
-}
-
-static inline void nbd_put_u64(uint8_t *p, uint64_t v)
-{
-	nbd_put_u32(p, (uint32_t)(v >> 32));
-	nbd_put_u32(p + 4, (uint32_t)v);
-}
-
-static inline uint16_t nbd_get_u16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t nbd_get_u32(const uint8_t *p)
-{
-	return ((uint32_t)nbd_get_u16(p) << 16) | nbd_get_u16(p + 2);
-}
-
-static inline uint64_t nbd_get_u64(const uint8_t *p)
-{
-	return ((uint64_t)nbd_get_u32(p) << 32) | nbd_get_u32(p + 4);
-}
 
 /* ---- handshake ---- */
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "peer_proto.h"
+#include "common/be.h"
 
 /* Header field offsets. */
 #define HDR_OFF_MAGIC		0
@@ -40,38 +41,6 @@
 
 #define ERRNO_MAX		4095u	/* largest errno a peer may send */
 
-static inline void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put_u32(uint8_t *p, uint32_t v)
-{
-	put_u16(p, (uint16_t)(v >> 16));
-	put_u16(p + 2, (uint16_t)v);
-}
-
-static inline void put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)(v >> 32));
-	put_u32(p + 4, (uint32_t)v);
-}
-
-static inline uint16_t get_u16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t get_u32(const uint8_t *p)
-{
-	return ((uint32_t)get_u16(p) << 16) | get_u16(p + 2);
-}
-
-static inline uint64_t get_u64(const uint8_t *p)
-{
-	return ((uint64_t)get_u32(p) << 32) | get_u32(p + 4);
-}
 
 /* ---- the type table ---- */
 
@@ -146,13 +115,13 @@ int peer_decode_hdr(const uint8_t *buf, size_t len, struct peer_hdr *ret_hdr)
 
 	if (len < PEER_HDR_SIZE)
 		return -EAGAIN;
-	if (get_u32(buf + HDR_OFF_MAGIC) != PEER_MAGIC ||
-	    get_u32(buf + HDR_OFF_RESERVED) != 0)
+	if (be_get_u32(buf + HDR_OFF_MAGIC) != PEER_MAGIC ||
+	    be_get_u32(buf + HDR_OFF_RESERVED) != 0)
 		return -EBADMSG;
-	h.type = get_u16(buf + HDR_OFF_TYPE);
-	h.flags = get_u16(buf + HDR_OFF_FLAGS);
-	h.len = get_u32(buf + HDR_OFF_LEN);
-	h.seq = get_u64(buf + HDR_OFF_SEQ);
+	h.type = be_get_u16(buf + HDR_OFF_TYPE);
+	h.flags = be_get_u16(buf + HDR_OFF_FLAGS);
+	h.len = be_get_u32(buf + HDR_OFF_LEN);
+	h.seq = be_get_u64(buf + HDR_OFF_SEQ);
 	if (!hdr_valid(&h))
 		return -EBADMSG;
 	*ret_hdr = h;
@@ -163,12 +132,12 @@ int peer_decode_hdr(const uint8_t *buf, size_t len, struct peer_hdr *ret_hdr)
 static void put_hdr(uint8_t *buf, uint16_t type, uint16_t flags, uint32_t len,
 		    uint64_t seq)
 {
-	put_u32(buf + HDR_OFF_MAGIC, PEER_MAGIC);
-	put_u16(buf + HDR_OFF_TYPE, type);
-	put_u16(buf + HDR_OFF_FLAGS, flags);
-	put_u32(buf + HDR_OFF_LEN, len);
-	put_u32(buf + HDR_OFF_RESERVED, 0);
-	put_u64(buf + HDR_OFF_SEQ, seq);
+	be_put_u32(buf + HDR_OFF_MAGIC, PEER_MAGIC);
+	be_put_u16(buf + HDR_OFF_TYPE, type);
+	be_put_u16(buf + HDR_OFF_FLAGS, flags);
+	be_put_u32(buf + HDR_OFF_LEN, len);
+	be_put_u32(buf + HDR_OFF_RESERVED, 0);
+	be_put_u64(buf + HDR_OFF_SEQ, seq);
 }
 
 int peer_encode_hdr(uint8_t *buf, size_t cap, const struct peer_hdr *hdr)
@@ -286,17 +255,17 @@ int peer_encode_hello(uint8_t *buf, size_t cap, const struct peer_hello *h)
 	n = start_packet(buf, cap, PEER_HELLO, 0, PEER_HELLO_SIZE, 0);
 	if (n < 0)
 		return n;
-	put_u16(p + HELLO_OFF_VMIN, h->version_min);
-	put_u16(p + HELLO_OFF_VMAX, h->version_max);
-	put_u32(p + HELLO_OFF_NODE_ID, h->node_id);
-	put_u64(p + HELLO_OFF_FEATURES, h->features);
-	put_u64(p + HELLO_OFF_DATA_SIZE, h->data_size);
-	put_u32(p + HELLO_OFF_ROLE, (uint32_t)h->role);
-	put_u32(p + HELLO_OFF_MD_FLAGS, h->md_flags);
-	put_u64(p + HELLO_OFF_UUID_CUR, h->uuid_current);
-	put_u64(p + HELLO_OFF_UUID_BM, h->uuid_bitmap);
+	be_put_u16(p + HELLO_OFF_VMIN, h->version_min);
+	be_put_u16(p + HELLO_OFF_VMAX, h->version_max);
+	be_put_u32(p + HELLO_OFF_NODE_ID, h->node_id);
+	be_put_u64(p + HELLO_OFF_FEATURES, h->features);
+	be_put_u64(p + HELLO_OFF_DATA_SIZE, h->data_size);
+	be_put_u32(p + HELLO_OFF_ROLE, (uint32_t)h->role);
+	be_put_u32(p + HELLO_OFF_MD_FLAGS, h->md_flags);
+	be_put_u64(p + HELLO_OFF_UUID_CUR, h->uuid_current);
+	be_put_u64(p + HELLO_OFF_UUID_BM, h->uuid_bitmap);
 	for (unsigned i = 0; i < PEER_HISTORY_UUIDS; i++)
-		put_u64(p + HELLO_OFF_UUID_HIST + 8 * i, h->uuid_history[i]);
+		be_put_u64(p + HELLO_OFF_UUID_HIST + 8 * i, h->uuid_history[i]);
 	memcpy(p + HELLO_OFF_CHALLENGE, h->challenge, PEER_CHALLENGE_SIZE);
 	put_name(p + HELLO_OFF_NODE_NAME, h->node_name);
 	put_name(p + HELLO_OFF_RESOURCE, h->resource);
@@ -315,20 +284,20 @@ int peer_decode_hello(const struct peer_hdr *hdr, const uint8_t *p, size_t len,
 	/* Bytes past PEER_HELLO_SIZE belong to a later version: ignored. */
 	if (hdr->len < PEER_HELLO_SIZE)
 		return -EBADMSG;
-	h.version_min = get_u16(p + HELLO_OFF_VMIN);
-	h.version_max = get_u16(p + HELLO_OFF_VMAX);
-	h.node_id = get_u32(p + HELLO_OFF_NODE_ID);
-	h.features = get_u64(p + HELLO_OFF_FEATURES);
-	h.data_size = get_u64(p + HELLO_OFF_DATA_SIZE);
-	role = get_u32(p + HELLO_OFF_ROLE);
+	h.version_min = be_get_u16(p + HELLO_OFF_VMIN);
+	h.version_max = be_get_u16(p + HELLO_OFF_VMAX);
+	h.node_id = be_get_u32(p + HELLO_OFF_NODE_ID);
+	h.features = be_get_u64(p + HELLO_OFF_FEATURES);
+	h.data_size = be_get_u64(p + HELLO_OFF_DATA_SIZE);
+	role = be_get_u32(p + HELLO_OFF_ROLE);
 	if (!role_valid(role))
 		return -EBADMSG;
 	h.role = (enum peer_role)role;
-	h.md_flags = get_u32(p + HELLO_OFF_MD_FLAGS);
-	h.uuid_current = get_u64(p + HELLO_OFF_UUID_CUR);
-	h.uuid_bitmap = get_u64(p + HELLO_OFF_UUID_BM);
+	h.md_flags = be_get_u32(p + HELLO_OFF_MD_FLAGS);
+	h.uuid_current = be_get_u64(p + HELLO_OFF_UUID_CUR);
+	h.uuid_bitmap = be_get_u64(p + HELLO_OFF_UUID_BM);
 	for (unsigned i = 0; i < PEER_HISTORY_UUIDS; i++)
-		h.uuid_history[i] = get_u64(p + HELLO_OFF_UUID_HIST + 8 * i);
+		h.uuid_history[i] = be_get_u64(p + HELLO_OFF_UUID_HIST + 8 * i);
 	memcpy(h.challenge, p + HELLO_OFF_CHALLENGE, PEER_CHALLENGE_SIZE);
 	if (!get_name(p + HELLO_OFF_NODE_NAME, h.node_name) ||
 	    !get_name(p + HELLO_OFF_RESOURCE, h.resource))
@@ -453,7 +422,7 @@ int peer_encode_refuse(uint8_t *buf, size_t cap, uint32_t err,
 	n = start_packet(buf, cap, PEER_REFUSE, 0, 4 + (uint32_t)mlen, 0);
 	if (n < 0)
 		return n;
-	put_u32(buf + PEER_HDR_SIZE, err);
+	be_put_u32(buf + PEER_HDR_SIZE, err);
 	memcpy(buf + PEER_HDR_SIZE + 4, msg, mlen);
 	return n;
 }
@@ -468,7 +437,7 @@ int peer_decode_refuse(const struct peer_hdr *hdr, const uint8_t *p,
 		return -EAGAIN;
 	if (hdr->len < 4 || hdr->len > 4 + PEER_MSG_MAX)
 		return -EBADMSG;
-	err = get_u32(p);
+	err = be_get_u32(p);
 	mlen = hdr->len - 4;
 	if (!errno_valid(err))
 		return -EBADMSG;
@@ -520,11 +489,11 @@ static int encode_data(uint8_t *buf, size_t cap, uint16_t type, uint64_t seq,
 	if (cap < PEER_HDR_SIZE + PEER_DATA_SIZE)
 		return -ENOBUFS;
 	put_hdr(buf, type, d->flags, PEER_DATA_SIZE + d->wire_len, seq);
-	put_u64(p + DATA_OFF_OFFSET, d->offset);
-	put_u32(p + DATA_OFF_RAW_LEN, d->raw_len);
-	put_u32(p + DATA_OFF_WIRE_LEN, d->wire_len);
-	put_u32(p + DATA_OFF_CRC, d->crc32c);
-	put_u32(p + DATA_OFF_RESERVED, 0);
+	be_put_u64(p + DATA_OFF_OFFSET, d->offset);
+	be_put_u32(p + DATA_OFF_RAW_LEN, d->raw_len);
+	be_put_u32(p + DATA_OFF_WIRE_LEN, d->wire_len);
+	be_put_u32(p + DATA_OFF_CRC, d->crc32c);
+	be_put_u32(p + DATA_OFF_RESERVED, 0);
 	return PEER_HDR_SIZE + PEER_DATA_SIZE;
 }
 
@@ -547,13 +516,13 @@ static int decode_data(const struct peer_hdr *hdr, const uint8_t *p,
 
 	if (len < PEER_DATA_SIZE)
 		return -EAGAIN;
-	if (get_u32(p + DATA_OFF_RESERVED) != 0)
+	if (be_get_u32(p + DATA_OFF_RESERVED) != 0)
 		return -EBADMSG;
 	d.flags = hdr->flags;
-	d.offset = get_u64(p + DATA_OFF_OFFSET);
-	d.raw_len = get_u32(p + DATA_OFF_RAW_LEN);
-	d.wire_len = get_u32(p + DATA_OFF_WIRE_LEN);
-	d.crc32c = get_u32(p + DATA_OFF_CRC);
+	d.offset = be_get_u64(p + DATA_OFF_OFFSET);
+	d.raw_len = be_get_u32(p + DATA_OFF_RAW_LEN);
+	d.wire_len = be_get_u32(p + DATA_OFF_WIRE_LEN);
+	d.crc32c = be_get_u32(p + DATA_OFF_CRC);
 	if (!data_valid(hdr->type, &d))
 		return -EBADMSG;
 	/* The header's length frames the stream: it must agree. */
@@ -595,8 +564,8 @@ static int encode_range(uint8_t *buf, size_t cap, uint16_t type, uint64_t seq,
 	n = start_packet(buf, cap, type, r->flags, PEER_RANGE_SIZE, seq);
 	if (n < 0)
 		return n;
-	put_u64(buf + PEER_HDR_SIZE, r->offset);
-	put_u64(buf + PEER_HDR_SIZE + 8, r->len);
+	be_put_u64(buf + PEER_HDR_SIZE, r->offset);
+	be_put_u64(buf + PEER_HDR_SIZE + 8, r->len);
 	return n;
 }
 
@@ -623,8 +592,8 @@ int peer_decode_range(const struct peer_hdr *hdr, const uint8_t *p,
 	if (len < PEER_RANGE_SIZE)
 		return -EAGAIN;
 	r.flags = hdr->flags;
-	r.offset = get_u64(p);
-	r.len = get_u64(p + 8);
+	r.offset = be_get_u64(p);
+	r.len = be_get_u64(p + 8);
 	if (!range_valid(hdr->type, &r))
 		return -EBADMSG;
 	*ret_range = r;
@@ -657,7 +626,7 @@ int peer_encode_nack(uint8_t *buf, size_t cap, uint64_t seq, uint32_t err)
 	n = start_packet(buf, cap, PEER_NACK, 0, 4, seq);
 	if (n < 0)
 		return n;
-	put_u32(buf + PEER_HDR_SIZE, err);
+	be_put_u32(buf + PEER_HDR_SIZE, err);
 	return n;
 }
 
@@ -671,7 +640,7 @@ int peer_decode_nack(const struct peer_hdr *hdr, const uint8_t *p, size_t len,
 		return -EBADMSG;
 	if (len < 4)
 		return -EAGAIN;
-	err = get_u32(p);
+	err = be_get_u32(p);
 	if (!errno_valid(err))
 		return -EBADMSG;
 	*ret_err = err;
@@ -685,7 +654,7 @@ int peer_encode_ping(uint8_t *buf, size_t cap, uint64_t seq, uint64_t ts)
 	int n = start_packet(buf, cap, PEER_PING, 0, 8, seq);
 
 	if (n >= 0)
-		put_u64(buf + PEER_HDR_SIZE, ts);
+		be_put_u64(buf + PEER_HDR_SIZE, ts);
 	return n;
 }
 
@@ -694,7 +663,7 @@ int peer_encode_pong(uint8_t *buf, size_t cap, uint64_t seq, uint64_t ts)
 	int n = start_packet(buf, cap, PEER_PONG, 0, 8, seq);
 
 	if (n >= 0)
-		put_u64(buf + PEER_HDR_SIZE, ts);
+		be_put_u64(buf + PEER_HDR_SIZE, ts);
 	return n;
 }
 
@@ -706,7 +675,7 @@ int peer_decode_ping(const struct peer_hdr *hdr, const uint8_t *p, size_t len,
 		return -EBADMSG;
 	if (len < 8)
 		return -EAGAIN;
-	*ret_ts = get_u64(p);
+	*ret_ts = be_get_u64(p);
 	return 0;
 }
 
@@ -730,9 +699,9 @@ int peer_encode_rs_request(uint8_t *buf, size_t cap, uint64_t seq,
 			 seq);
 	if (n < 0)
 		return n;
-	put_u64(p, r->offset);
-	put_u32(p + 8, r->len);
-	put_u32(p + 12, 0);
+	be_put_u64(p, r->offset);
+	be_put_u32(p + 8, r->len);
+	be_put_u32(p + 12, 0);
 	return n;
 }
 
@@ -746,10 +715,10 @@ int peer_decode_rs_request(const struct peer_hdr *hdr, const uint8_t *p,
 		return -EBADMSG;
 	if (len < PEER_RS_REQUEST_SIZE)
 		return -EAGAIN;
-	if (get_u32(p + 12) != 0)
+	if (be_get_u32(p + 12) != 0)
 		return -EBADMSG;
-	r.offset = get_u64(p);
-	r.len = get_u32(p + 8);
+	r.offset = be_get_u64(p);
+	r.len = be_get_u32(p + 8);
 	if (!rs_request_valid(&r))
 		return -EBADMSG;
 	*ret_req = r;
@@ -788,11 +757,11 @@ int peer_encode_rs_hash(uint8_t *buf, size_t cap, uint64_t seq,
 			 PEER_RS_HASH_SIZE + 8 * count, seq);
 	if (n < 0)
 		return n;
-	put_u64(p, h->offset);
-	put_u32(p + 8, h->len);
-	put_u32(p + 12, h->block_size);
+	be_put_u64(p, h->offset);
+	be_put_u32(p + 8, h->len);
+	be_put_u32(p + 12, h->block_size);
 	for (uint32_t i = 0; i < count; i++)
-		put_u64(p + PEER_RS_HASH_SIZE + 8 * i, hashes[i]);
+		be_put_u64(p + PEER_RS_HASH_SIZE + 8 * i, hashes[i]);
 	return n;
 }
 
@@ -806,9 +775,9 @@ int peer_decode_rs_hash(const struct peer_hdr *hdr, const uint8_t *p,
 		return -EAGAIN;
 	if (hdr->len < PEER_RS_HASH_SIZE)
 		return -EBADMSG;
-	h.offset = get_u64(p);
-	h.len = get_u32(p + 8);
-	h.block_size = get_u32(p + 12);
+	h.offset = be_get_u64(p);
+	h.len = be_get_u32(p + 8);
+	h.block_size = be_get_u32(p + 12);
 	h.n_hashes = rs_hash_count(&h);
 	if (h.n_hashes == 0 ||
 	    hdr->len != PEER_RS_HASH_SIZE + 8 * (uint64_t)h.n_hashes)
@@ -821,7 +790,7 @@ int peer_decode_rs_hash(const struct peer_hdr *hdr, const uint8_t *p,
 uint64_t peer_rs_hash_at(const struct peer_rs_hash *h, uint32_t i)
 {
 	assert(i < h->n_hashes);
-	return get_u64(h->hashes + 8 * (size_t)i);
+	return be_get_u64(h->hashes + 8 * (size_t)i);
 }
 
 /* ---- BITMAP ---- */
@@ -847,9 +816,9 @@ int peer_encode_bitmap(uint8_t *buf, size_t cap, uint64_t seq,
 			 PEER_BITMAP_SIZE + b->n_bytes, seq);
 	if (n < 0)
 		return n;
-	put_u64(p, b->first_bit);
-	put_u32(p + 8, b->granularity);
-	put_u32(p + 12, 0);
+	be_put_u64(p, b->first_bit);
+	be_put_u32(p + 8, b->granularity);
+	be_put_u32(p + 12, 0);
 	memcpy(p + PEER_BITMAP_SIZE, b->bits, b->n_bytes);
 	return n;
 }
@@ -862,10 +831,10 @@ int peer_decode_bitmap(const struct peer_hdr *hdr, const uint8_t *p,
 	assert(hdr->type == PEER_BITMAP);
 	if (len < hdr->len)
 		return -EAGAIN;
-	if (hdr->len < PEER_BITMAP_SIZE || get_u32(p + 12) != 0)
+	if (hdr->len < PEER_BITMAP_SIZE || be_get_u32(p + 12) != 0)
 		return -EBADMSG;
-	b.first_bit = get_u64(p);
-	b.granularity = get_u32(p + 8);
+	b.first_bit = be_get_u64(p);
+	b.granularity = be_get_u32(p + 8);
 	b.n_bytes = hdr->len - PEER_BITMAP_SIZE;
 	b.bits = p + PEER_BITMAP_SIZE;
 	b.last = hdr->flags & PEER_F_LAST;
@@ -895,10 +864,10 @@ int peer_encode_state(uint8_t *buf, size_t cap, uint64_t seq,
 	n = start_packet(buf, cap, PEER_STATE, 0, PEER_STATE_SIZE, seq);
 	if (n < 0)
 		return n;
-	put_u32(p, (uint32_t)s->role);
-	put_u32(p + 4, (uint32_t)s->disk);
-	put_u32(p + 8, (uint32_t)s->repl);
-	put_u32(p + 12, 0);
+	be_put_u32(p, (uint32_t)s->role);
+	be_put_u32(p + 4, (uint32_t)s->disk);
+	be_put_u32(p + 8, (uint32_t)s->repl);
+	be_put_u32(p + 12, 0);
 	return n;
 }
 
@@ -912,11 +881,11 @@ int peer_decode_state(const struct peer_hdr *hdr, const uint8_t *p,
 		return -EBADMSG;
 	if (len < PEER_STATE_SIZE)
 		return -EAGAIN;
-	if (get_u32(p + 12) != 0)
+	if (be_get_u32(p + 12) != 0)
 		return -EBADMSG;
-	role = get_u32(p);
-	disk = get_u32(p + 4);
-	repl = get_u32(p + 8);
+	role = be_get_u32(p);
+	disk = be_get_u32(p + 4);
+	repl = be_get_u32(p + 8);
 	if (!state_valid(role, disk, repl))
 		return -EBADMSG;
 	ret_state->role = (enum peer_role)role;

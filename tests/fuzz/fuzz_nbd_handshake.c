@@ -36,8 +36,8 @@ static void check_replies(const uint8_t *p, size_t n,
 
 		assert(n - off >= NBD_OPTION_REPLY_HEADER_SIZE);
 		assert(memcmp(p + off, rep_magic, 8) == 0);
-		type = nbd_get_u32(p + off + 12);
-		len = nbd_get_u32(p + off + 16);
+		type = be_get_u32(p + off + 12);
+		len = be_get_u32(p + off + 16);
 		assert(len <= n - off - NBD_OPTION_REPLY_HEADER_SIZE);
 		switch (type) {
 		case NBD_REP_ACK:
@@ -45,16 +45,16 @@ static void check_replies(const uint8_t *p, size_t n,
 			break;
 		case NBD_REP_INFO:
 			assert(len >= 2);
-			if (nbd_get_u16(p + off + 20) == NBD_INFO_EXPORT) {
+			if (be_get_u16(p + off + 20) == NBD_INFO_EXPORT) {
 				assert(len == 12);
-				assert(nbd_get_u64(p + off + 22) == e->size);
+				assert(be_get_u64(p + off + 22) == e->size);
 			}
-			if (nbd_get_u16(p + off + 20) == NBD_INFO_BLOCK_SIZE)
+			if (be_get_u16(p + off + 20) == NBD_INFO_BLOCK_SIZE)
 				assert(len == 14);
 			break;
 		case NBD_REP_SERVER:
 			assert(len >= 4);
-			assert(nbd_get_u32(p + off + 20) <= len - 4);
+			assert(be_get_u32(p + off + 20) <= len - 4);
 			break;
 		case NBD_REP_META_CONTEXT:
 			assert(len > 4);
@@ -78,8 +78,8 @@ static void check_output(const struct nbd_handshake *hs, const uint8_t *out,
 	    (outlen < 8 || memcmp(out, rep_magic, 8) != 0)) {
 		/* the NBD_OPT_EXPORT_NAME reply */
 		assert(outlen == 10 || outlen == 134);
-		assert(nbd_get_u64(out) == e->size);
-		assert(nbd_get_u16(out + 8) == hs->session.tflags);
+		assert(be_get_u64(out) == e->size);
+		assert(be_get_u16(out + 8) == hs->session.tflags);
 		for (size_t i = 10; i < outlen; i++)
 			assert(out[i] == 0);
 		return;

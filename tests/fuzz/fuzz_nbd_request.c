@@ -95,15 +95,15 @@ static void encode_replies(const struct nbd_request *q, const uint8_t *rest,
 
 	assert(nbd_encode_simple_reply(b, nbd_errno_to_wire(EIO), q->cookie) ==
 	       NBD_SIMPLE_REPLY_SIZE);
-	assert(nbd_get_u64(b + 8) == q->cookie);
+	assert(be_get_u64(b + 8) == q->cookie);
 
 	assert(nbd_encode_chunk_offset_data(b, NBD_REPLY_FLAG_DONE, q->cookie,
 					    q->offset, q->len) == 28);
-	assert(nbd_get_u32(b + 16) == (uint32_t)(q->len + 8u));
-	assert(nbd_get_u64(b + 20) == q->offset);
+	assert(be_get_u32(b + 16) == (uint32_t)(q->len + 8u));
+	assert(be_get_u64(b + 20) == q->offset);
 	assert(nbd_encode_chunk_offset_hole(b, 0, q->cookie, q->offset,
 					    q->len) == 32);
-	assert(nbd_get_u32(b + 16) == 12);
+	assert(be_get_u32(b + 16) == 12);
 
 	/* the rest of the input as an error message, maybe cut short */
 	mlen = rest_len < sizeof(msg) - 1 ? rest_len : sizeof(msg) - 1;
@@ -111,9 +111,9 @@ static void encode_replies(const struct nbd_request *q, const uint8_t *rest,
 	msg[mlen] = '\0';
 	n = nbd_encode_chunk_error(b, q->cookie, NBD_EIO, mlen ? msg : NULL);
 	assert(n >= 26 && n <= NBD_CHUNK_ERROR_MAX);
-	assert(nbd_get_u32(b + 16) == n - NBD_CHUNK_HEADER_SIZE);
-	assert(nbd_get_u16(b + 24) == n - 26);
-	assert(nbd_get_u16(b + 24) <= strlen(msg));
+	assert(be_get_u32(b + 16) == n - NBD_CHUNK_HEADER_SIZE);
+	assert(be_get_u16(b + 24) == n - 26);
+	assert(be_get_u16(b + 24) <= strlen(msg));
 	assert(memcmp(b + 26, msg, n - 26) == 0);
 
 	/* 1..8 extents from the request fields */
@@ -127,7 +127,7 @@ static void encode_replies(const struct nbd_request *q, const uint8_t *rest,
 	assert(bs);
 	assert(nbd_encode_block_status(bs, q->cookie, 1, ext,
 				       (uint32_t)next) == n);
-	assert(nbd_get_u32(bs + 16) == 4 + 8 * next);
+	assert(be_get_u32(bs + 16) == 4 + 8 * next);
 	free(bs);
 }
 
@@ -144,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		assert(size >= NBD_REQUEST_SIZE);
 		if (r == -EBADMSG) {
-			assert(nbd_get_u32(data) != NBD_REQUEST_MAGIC);
+			assert(be_get_u32(data) != NBD_REQUEST_MAGIC);
 		} else {
 			assert(r == 0);
 			assert(nbd_encode_request(enc, &q) == NBD_REQUEST_SIZE);

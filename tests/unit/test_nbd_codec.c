@@ -41,9 +41,9 @@ static void check_rep_header(const uint8_t *p, uint32_t opt, uint32_t type,
 	};
 
 	CU_ASSERT_EQUAL(memcmp(p, magic, 8), 0);
-	CU_ASSERT_EQUAL(nbd_get_u32(p + 8), opt);
-	CU_ASSERT_EQUAL(nbd_get_u32(p + 12), type);
-	CU_ASSERT_EQUAL(nbd_get_u32(p + 16), len);
+	CU_ASSERT_EQUAL(be_get_u32(p + 8), opt);
+	CU_ASSERT_EQUAL(be_get_u32(p + 12), type);
+	CU_ASSERT_EQUAL(be_get_u32(p + 16), len);
 }
 
 /* ---- byte order helpers (header inlines) ---- */
@@ -53,11 +53,11 @@ static void test_put_get_big_endian(void)
 	uint8_t b[8];
 	static const uint8_t want[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
-	nbd_put_u64(b, UINT64_C(0x0102030405060708));
+	be_put_u64(b, UINT64_C(0x0102030405060708));
 	CU_ASSERT_EQUAL(memcmp(b, want, 8), 0);
-	CU_ASSERT_EQUAL(nbd_get_u64(b), UINT64_C(0x0102030405060708));
-	CU_ASSERT_EQUAL(nbd_get_u32(b), UINT32_C(0x01020304));
-	CU_ASSERT_EQUAL(nbd_get_u16(b + 6), 0x0708);
+	CU_ASSERT_EQUAL(be_get_u64(b), UINT64_C(0x0102030405060708));
+	CU_ASSERT_EQUAL(be_get_u32(b), UINT32_C(0x01020304));
+	CU_ASSERT_EQUAL(be_get_u16(b + 6), 0x0708);
 }
 
 /* ---- handshake ---- */
@@ -364,7 +364,7 @@ static void test_rep_server_no_description(void)
 
 	CU_ASSERT_EQUAL(nbd_encode_rep_server(b, "", 0, "", 0), 24);
 	check_rep_header(b, NBD_OPT_LIST, NBD_REP_SERVER, 4);
-	CU_ASSERT_EQUAL(nbd_get_u32(b + 20), 0);
+	CU_ASSERT_EQUAL(be_get_u32(b + 20), 0);
 	free(b);
 }
 
@@ -1097,8 +1097,8 @@ static void test_chunk_error_long_message(void)
 	msg[sizeof(msg) - 1] = '\0';
 	n = nbd_encode_chunk_error(b, 5, NBD_EIO, msg);
 	CU_ASSERT_FATAL(n >= 26 && n <= NBD_CHUNK_ERROR_MAX);
-	mlen = nbd_get_u16(b + 24);
-	CU_ASSERT_EQUAL(nbd_get_u32(b + 16), 6u + mlen);
+	mlen = be_get_u16(b + 24);
+	CU_ASSERT_EQUAL(be_get_u32(b + 16), 6u + mlen);
 	CU_ASSERT_EQUAL(n, 26u + mlen);
 	CU_ASSERT(mlen > 0);
 	CU_ASSERT_EQUAL(memcmp(b + 26, msg, mlen), 0);
