@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -160,6 +162,23 @@ static int handle_resource_key(struct parse_state *ps, const char *key,
 	return fail(ps, "unknown key '%s' in [%s]", key, "resource");
 }
 
+static int handle_handlers_key(struct parse_state *ps, const char *key,
+			       const char *value)
+{
+	struct config *cfg = ps->cfg;
+	unsigned e;
+
+	if (strcmp(key, "timeout") == 0)
+		return set_value(ps, &cfg->handler_timeout, "handlers", key,
+				 value);
+	for (e = 0; e < HANDLER_EVENT_COUNT; e++)
+		if (strncmp(key, "on-", 3) == 0 &&
+		    strcmp(key + 3, handler_event_name(e)) == 0)
+			return set_value(ps, &cfg->handler[e], "handlers", key,
+					 value);
+	return fail(ps, "unknown key '%s' in [%s]", key, "handlers");
+}
+
 static int on_ini_key(void *user, const char *section, const char *key,
 		       const char *value)
 {
@@ -174,6 +193,8 @@ static int on_ini_key(void *user, const char *section, const char *key,
 	}
 	if (strncmp(section, "node ", 5) == 0)
 		return handle_node_key(ps, section, key, value);
+	if (strcmp(section, "handlers") == 0)
+		return handle_handlers_key(ps, key, value);
 	return fail(ps, "unknown section [%s] (key '%s')", section, key);
 }
 
@@ -336,6 +357,66 @@ static int check_repl(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* [handlers] timeout: whole seconds, 1 .. HANDLER_TIMEOUT_MAX. */
+static int parse_handler_timeout(const char *s, unsigned *ret)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 1 || v > HANDLER_TIMEOUT_MAX)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* Each handler is an absolute path of an executable regular file, checked
+ * at load so that a typo shows at start, not at the first split brain
+ * (handlers_run() still logs an exec failure: files change later). */
+static int check_handlers(struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_value *t = &cfg->handler_timeout;
+	unsigned e, s;
+
+	for (e = 0; e < HANDLER_EVENT_COUNT; e++) {
+		const struct config_value *v = &cfg->handler[e];
+		const char *name = handler_event_name(e);
+		struct stat st;
+
+		if (!v->line)
+			continue;
+		if (v->text[0] != '/') {
+			snprintf(err, errlen, "%s:%u: 'on-%s' must be an "
+				 "absolute path, not '%s'", cfg->path,
+				 v->line, name, v->text);
+			return -EINVAL;
+		}
+		if (stat(v->text, &st) < 0) {
+			snprintf(err, errlen, "%s:%u: on-%s: %s: %s",
+				 cfg->path, v->line, name, v->text,
+				 strerror(errno));
+			return -EINVAL;
+		}
+		if (!S_ISREG(st.st_mode) || access(v->text, X_OK) < 0) {
+			snprintf(err, errlen, "%s:%u: on-%s: %s is not an "
+				 "executable file", cfg->path, v->line, name,
+				 v->text);
+			return -EINVAL;
+		}
+	}
+	if (t->line && parse_handler_timeout(t->text, &s) < 0) {
+		snprintf(err, errlen, "%s:%u: 'timeout' in [handlers] must be "
+			 "a whole number of seconds between 1 and %d, not "
+			 "'%s'", cfg->path, t->line, HANDLER_TIMEOUT_MAX,
+			 t->text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Checks that need the whole file: required keys, value syntax. */
 static int check_config(struct config *cfg, char *err, size_t errlen)
 {
@@ -390,7 +471,10 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	return check_repl(cfg, err, errlen);
+	r = check_repl(cfg, err, errlen);
+	if (r < 0)
+		return r;
+	return check_handlers(cfg, err, errlen);
 }
 
 int config_load(const char *path, struct config *ret, char *err, size_t errlen)
@@ -493,4 +577,18 @@ bool config_initial_primary(const struct config *cfg,
 	if (n->initial_role.line)
 		return strcasecmp(n->initial_role.text, "primary") == 0;
 	return cfg->n_nodes == 1;	/* standalone: primary */
+}
+
+void config_get_handlers(const struct config *cfg, struct handler_conf *ret)
+{
+	unsigned e;
+
+	memset(ret, 0, sizeof(*ret));
+	for (e = 0; e < HANDLER_EVENT_COUNT; e++)
+		if (cfg->handler[e].line)
+			ret->path[e] = cfg->handler[e].text;
+	ret->timeout_s = HANDLER_TIMEOUT_DEFAULT;
+	if (cfg->handler_timeout.line)
+		parse_handler_timeout(cfg->handler_timeout.text,
+				      &ret->timeout_s);
 }

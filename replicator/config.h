@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "handler.h"
+
 #define CONFIG_MAX_NODES	8
 #define CONFIG_NAME_MAX		64	/* resource and node names */
 #define CONFIG_TEXT_MAX		256	/* descriptions, addresses */
@@ -46,6 +48,10 @@ struct config {
 	struct config_value timeout;	/* seconds, default 5 */
 	struct config_value on_peer_loss; /* continue|suspend */
 	struct config_value secondary_reads; /* yes|no, default no */
+	/* [handlers]: absolute path per enum handler_event ("on-" + its
+	 * handler_event_name() is the key), and the kill timeout. */
+	struct config_value handler[HANDLER_EVENT_COUNT];
+	struct config_value handler_timeout; /* whole seconds, default 30 */
 	struct config_node nodes[CONFIG_MAX_NODES];
 	unsigned n_nodes;
 };
@@ -77,6 +83,11 @@ struct config_repl {
 	bool secondary_reads;
 };
 void config_get_repl(const struct config *cfg, struct config_repl *ret);
+
+/* Handler settings from a loaded config (default timeout applied;
+ * config_load() already checked that each path is an absolute path of an
+ * executable file). ret->path[] borrows from cfg. */
+void config_get_handlers(const struct config *cfg, struct handler_conf *ret);
 
 /* The other node of a two-node resource, NULL when standalone. */
 const struct config_node *config_peer_of(const struct config *cfg,

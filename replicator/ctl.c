@@ -19,6 +19,11 @@
 
 #define CTL_MAX_CLIENTS	16
 #define CTL_LINE_MAX	4096	/* longest request line */
+#define CTL_BACKLOG_MAX	(1u << 20)	/* queued output per client */
+
+struct ctl_call {
+	struct ctl_client *cl;
+};
 
 struct ctl_client {
 	struct ctl *ctl;
@@ -27,11 +32,16 @@ struct ctl_client {
 	bool used;
 	bool recv_pending, send_pending;
 	bool closing;			/* no more requests; close when idle */
+	bool deferred;			/* a handler owes this client a reply */
+	bool subscriber;		/* gets ctl_publish() lines */
+	struct ctl_call call;
 	struct engine_op recv_op, send_op;
 	char in[CTL_LINE_MAX + 1];
 	size_t in_len;
-	char *out;			/* reply being sent (malloc'd) */
-	size_t out_len, out_sent;
+	/* Output: out is being sent and must not move; lines queued
+	 * meanwhile collect in q and become out when it is done. */
+	char *out, *q;
+	size_t out_len, out_sent, q_len;
 	struct iovec iov;
 	struct msghdr msg;
 };
@@ -50,16 +60,47 @@ struct ctl {
 };
 
 static void client_process(struct ctl_client *cl);
+static void client_maybe_close(struct ctl_client *cl);
+static void on_send(struct engine_op *op, int res);
 static void client_arm_recv(struct ctl_client *cl);
 
 static void client_maybe_close(struct ctl_client *cl)
 {
-	if (!cl->closing || cl->recv_pending || cl->send_pending)
+	if (!cl->closing || cl->recv_pending || cl->send_pending ||
+	    cl->deferred)
 		return;
 	close(cl->fd);
 	free(cl->out);
-	cl->out = NULL;
+	free(cl->q);
+	cl->out = cl->q = NULL;
 	cl->used = false;
+}
+
+static void send_out(struct ctl_client *cl)
+{
+	memset(&cl->msg, 0, sizeof(cl->msg));
+	cl->iov.iov_base = cl->out + cl->out_sent;
+	cl->iov.iov_len = cl->out_len - cl->out_sent;
+	cl->msg.msg_iov = &cl->iov;
+	cl->msg.msg_iovlen = 1;
+	cl->send_op.cb = on_send;
+	cl->send_pending = true;
+	engine_sendmsg(cl->ctl->eng, &cl->send_op, cl->fd, &cl->msg,
+		       MSG_NOSIGNAL);
+}
+
+/* Start sending the queue if nothing is in flight. */
+static void kick_send(struct ctl_client *cl)
+{
+	if (cl->send_pending || !cl->q_len || cl->closing)
+		return;
+	free(cl->out);
+	cl->out = cl->q;
+	cl->out_len = cl->q_len;
+	cl->out_sent = 0;
+	cl->q = NULL;
+	cl->q_len = 0;
+	send_out(cl);
 }
 
 static void on_send(struct engine_op *op, int res)
@@ -74,46 +115,54 @@ static void on_send(struct engine_op *op, int res)
 	}
 	cl->out_sent += (size_t)res;
 	if (cl->out_sent < cl->out_len) {
-		cl->iov.iov_base = cl->out + cl->out_sent;
-		cl->iov.iov_len = cl->out_len - cl->out_sent;
-		cl->send_pending = true;
-		engine_sendmsg(cl->ctl->eng, &cl->send_op, cl->fd, &cl->msg,
-			       MSG_NOSIGNAL);
+		send_out(cl);
 		return;
 	}
-	free(cl->out);
-	cl->out = NULL;
+	kick_send(cl);
 	client_process(cl);	/* the next buffered request, if any */
 	client_maybe_close(cl);
+}
+
+/* Queue one line: s (n bytes) and a newline. */
+static void client_queue(struct ctl_client *cl, const char *s, size_t n)
+{
+	char *q;
+
+	if (cl->closing)
+		return;
+	if (cl->q_len + n + 1 > CTL_BACKLOG_MAX) {
+		log_msg(LOG_WARNING, "control: client %u does not read its "
+			"replies; disconnecting it", cl->id);
+		cl->closing = true;
+		shutdown(cl->fd, SHUT_RDWR);
+		return;
+	}
+	q = realloc(cl->q, cl->q_len + n + 1);
+	if (!q) {
+		cl->closing = true;
+		shutdown(cl->fd, SHUT_RDWR);
+		return;
+	}
+	memcpy(q + cl->q_len, s, n);
+	q[cl->q_len + n] = '\n';
+	cl->q = q;
+	cl->q_len += n + 1;
+	kick_send(cl);
+}
+
+static const char *json_line(json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 /* Queue reply (takes ownership of the object). */
 static void client_reply(struct ctl_client *cl, json_object *reply)
 {
-	const char *s = json_object_to_json_string_ext(reply,
-		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t n = strlen(s);
+	const char *s = json_line(reply);
 
-	cl->out = malloc(n + 1);
-	if (!cl->out) {
-		json_object_put(reply);
-		cl->closing = true;
-		return;
-	}
-	memcpy(cl->out, s, n);
-	cl->out[n] = '\n';
-	cl->out_len = n + 1;
-	cl->out_sent = 0;
+	client_queue(cl, s, strlen(s));
 	json_object_put(reply);
-	memset(&cl->msg, 0, sizeof(cl->msg));
-	cl->iov.iov_base = cl->out;
-	cl->iov.iov_len = cl->out_len;
-	cl->msg.msg_iov = &cl->iov;
-	cl->msg.msg_iovlen = 1;
-	cl->send_op.cb = on_send;
-	cl->send_pending = true;
-	engine_sendmsg(cl->ctl->eng, &cl->send_op, cl->fd, &cl->msg,
-		       MSG_NOSIGNAL);
 }
 
 static json_object *error_reply(const char *msg)
@@ -125,9 +174,11 @@ static json_object *error_reply(const char *msg)
 	return r;
 }
 
-/* Handle one request line; returns the reply object. */
-static json_object *handle_line(struct ctl *c, const char *line)
+/* Handle one request line: the reply object, or NULL when the handler
+ * deferred it. */
+static json_object *handle_line(struct ctl_client *cl, const char *line)
 {
+	struct ctl *c = cl->ctl;
 	enum json_tokener_error jerr;
 	json_object *req, *cmd, *reply;
 	const struct ctl_cmd *k;
@@ -151,14 +202,64 @@ static json_object *handle_line(struct ctl *c, const char *line)
 		return error_reply("unknown command");
 	}
 	reply = json_object_new_object();
-	r = k->fn(c->ctx, req, reply, &why);
+	cl->call.cl = cl;
+	r = k->fn(c->ctx, &cl->call, req, reply, &why);
 	json_object_put(req);
 	if (r < 0) {
 		json_object_put(reply);
 		return error_reply(why ? why : strerror(-r));
 	}
+	if (r == CTL_DEFER) {
+		json_object_put(reply);
+		cl->deferred = true;
+		return NULL;
+	}
+	if (r == CTL_SUBSCRIBE)
+		cl->subscriber = true;
 	json_object_object_add(reply, "ok", json_object_new_boolean(1));
 	return reply;
+}
+
+void ctl_finish(struct ctl_call *call, int err, const char *why,
+		json_object *reply)
+{
+	struct ctl_client *cl = call->cl;
+
+	if (!cl || !cl->deferred) {
+		if (reply)
+			json_object_put(reply);
+		return;
+	}
+	cl->deferred = false;
+	if (err < 0) {
+		if (reply)
+			json_object_put(reply);
+		reply = error_reply(why ? why : strerror(-err));
+	} else {
+		if (!reply)
+			reply = json_object_new_object();
+		json_object_object_add(reply, "ok",
+				       json_object_new_boolean(1));
+	}
+	client_reply(cl, reply);
+	client_process(cl);
+	client_maybe_close(cl);
+}
+
+void ctl_publish(struct ctl *c, json_object *line)
+{
+	const char *s = json_line(line);
+	size_t n = strlen(s);
+	unsigned i;
+
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *cl = &c->clients[i];
+
+		if (cl->used && cl->subscriber && !cl->closing) {
+			client_queue(cl, s, n);
+			client_maybe_close(cl);
+		}
+	}
 }
 
 /* Answer the first complete line in the buffer, if any. */
@@ -167,7 +268,7 @@ static void client_process(struct ctl_client *cl)
 	char *nl;
 	size_t used;
 
-	if (cl->send_pending || cl->closing)
+	if (cl->send_pending || cl->closing || cl->deferred)
 		return;
 	nl = memchr(cl->in, '\n', cl->in_len);
 	if (!nl) {
@@ -182,11 +283,15 @@ static void client_process(struct ctl_client *cl)
 	}
 	*nl = '\0';
 	used = (size_t)(nl - cl->in) + 1;
-	if (used > 1)	/* empty lines are ignored */
-		client_reply(cl, handle_line(cl->ctl, cl->in));
+	if (used > 1) {	/* empty lines are ignored */
+		json_object *reply = handle_line(cl, cl->in);
+
+		if (reply)
+			client_reply(cl, reply);
+	}
 	memmove(cl->in, cl->in + used, cl->in_len - used);
 	cl->in_len -= used;
-	if (!cl->send_pending)
+	if (!cl->send_pending && !cl->deferred)
 		client_process(cl);
 }
 

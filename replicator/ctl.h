@@ -15,12 +15,23 @@
 struct ctl;
 struct engine;
 
+/* One request being answered; valid until ctl_finish() for a deferred
+ * one, else only during the handler call. */
+struct ctl_call;
+
+/* Handler results besides 0 and -errno. */
+#define CTL_DEFER	1	/* answer later with ctl_finish(call, ...) */
+#define CTL_SUBSCRIBE	2	/* reply now, then send every ctl_publish()
+				 * line to this client until it leaves */
+
 /*
  * A command handler: fill reply (an object; "ok" is added by ctl) from
- * req. Return 0, or -errno with *ret_error set to a static message.
+ * req. Return 0, CTL_DEFER, CTL_SUBSCRIBE, or -errno with *ret_error set
+ * to a static message. With CTL_DEFER, reply is discarded and the client
+ * waits (reading no further requests) until ctl_finish().
  */
-typedef int ctl_cmd_fn(void *ctx, json_object *req, json_object *reply,
-		       const char **ret_error);
+typedef int ctl_cmd_fn(void *ctx, struct ctl_call *call, json_object *req,
+		       json_object *reply, const char **ret_error);
 
 struct ctl_cmd {
 	const char *name;
@@ -34,6 +45,18 @@ struct ctl_cmd {
  */
 int ctl_new(struct engine *eng, const char *path, const struct ctl_cmd *cmds,
 	    void *ctx, struct ctl **ret);
+
+/*
+ * Answer a deferred call: err 0 with reply (taken; may be NULL for an
+ * empty object), or -errno with why (copied). Works after the client
+ * left too (the answer is then dropped).
+ */
+void ctl_finish(struct ctl_call *call, int err, const char *why,
+		json_object *reply);
+
+/* Send line (an object, not taken) to every subscriber. A subscriber
+ * that falls more than 1 MiB behind is disconnected. */
+void ctl_publish(struct ctl *c, json_object *line);
 
 /* Stop accepting and close every client; frees once nothing is in
  * flight (ctl_stopped). */

@@ -34,6 +34,7 @@
 #include "link.h"
 #include "log.h"
 #include "md/md_format.h"
+#include "md/md_sync_plan.h"
 #include "meta.h"
 #include "peer/peer_proto.h"
 #include "store.h"
@@ -70,10 +71,21 @@ struct link_conn {
 	/* handshake */
 	struct peer_hello hello;	/* what we sent */
 	struct peer_hello peer_hello;	/* what the peer sent */
-	struct link_tx state_tx;
+	struct link_tx state_tx[4];	/* STATE packets, queued in order */
 	bool got_hello, got_auth, got_auth_ok;
 	struct link_tx hello_tx, auth_tx, auth_ok_tx, refuse_tx;
 	struct link_tx ping_tx, pong_tx;
+	/* the peer's state: from its HELLO, then its STATE packets */
+	enum peer_role peer_role;
+	enum peer_disk peer_disk;
+	/* resync set-up: the verdict, and the BITMAP exchange (the target
+	 * sends its dirty bits, the source merges them, then starts) */
+	enum md_uuid_verdict verdict;
+	bool bm_wait;			/* source: waiting for LAST */
+	bool bm_sending;		/* target: chunks still to send */
+	uint64_t bm_next_bit;
+	struct link_tx bm_tx;
+	uint8_t *bm_buf;		/* one BITMAP packet */
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_seq;
 	bool reaping;			/* on l->reap, freed by link_poll */
@@ -131,12 +143,22 @@ struct link {
 	struct __kernel_timespec tick;
 	bool timer_pending;
 	bool stopping;
+	bool dialer;			/* the first node of the config dials */
+	/* StandAlone: no dialling, accepted connections are closed; set by
+	 * the operator (disconnect) or by a refusal that retrying cannot
+	 * cure (split brain, unrelated data, two primaries) */
+	bool standalone;
+	bool split_brain;
+	char reason[PEER_MSG_MAX + 1];
+	struct md_gen sb_peer_gen;	/* the peer's, at split brain */
+	bool sb_peer_known;
+	bool discard_my_data;		/* resolve the next split brain so */
 	uint64_t features;		/* negotiated */
-	/* primary */
+	/* requests sent to the peer (the primary's writes, resync) */
 	uint64_t next_seq;
 	struct link_req *pend_head, *pend_tail;
 	uint64_t n_pending;
-	/* secondary */
+	/* applying the peer's writes (secondary) */
 	struct sec_io *ios;
 	uint8_t *bufs;
 	size_t bufs_len;
@@ -685,6 +707,8 @@ static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
 		       const uint8_t *p);
 static int on_state(struct link_conn *c, const struct peer_hdr *h,
 		    const uint8_t *p, uint32_t len);
+static int on_bitmap(struct link_conn *c, const struct peer_hdr *h,
+		     const uint8_t *p, uint32_t len);
 
 static void on_refuse_sent(struct link_tx *t)
 {
@@ -814,13 +838,12 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 	case PEER_ACK_RECV:
 	case PEER_ACK_WRITE:
 	case PEER_NACK:
-		if (!l->p.primary)
-			return -EBADMSG;
 		return on_ack(c, h, p) < 0 ? -EBADMSG : (int)fixed;
 	case PEER_STATE:
-		if (l->p.primary)
-			return -EBADMSG;
-		return on_state(c, h, p, fixed) < 0 ? -EBADMSG : (int)fixed;
+		r = on_state(c, h, p, fixed);
+		return r < 0 ? r : (int)fixed;
+	case PEER_BITMAP:
+		return on_bitmap(c, h, p, fixed) < 0 ? -EBADMSG : (int)fixed;
 	case PEER_DATA:
 	case PEER_RS_DATA:
 	case PEER_TRIM:
@@ -869,7 +892,18 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 	}
 }
 
-/* Secondary: the sync source announces a resync start or end. */
+static void go_standalone(struct link *l, bool split_brain, const char *why)
+{
+	if (!l->standalone)
+		log_msg(LOG_ERR, "%s: StandAlone until `repctl connect`",
+			why);
+	l->standalone = true;
+	l->split_brain = split_brain;
+	snprintf(l->reason, sizeof(l->reason), "%s", why);
+}
+
+/* The peer's role or disk changed, or a resync starts or ends (we are
+ * its target). */
 static int on_state(struct link_conn *c, const struct peer_hdr *h,
 		    const uint8_t *p, uint32_t len)
 {
@@ -880,17 +914,30 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 
 	if (peer_decode_state(h, p, len, &st) < 0)
 		return -EBADMSG;
+	if (st.role == PEER_ROLE_PRIMARY && l->p.primary) {
+		go_standalone(l, false, "both nodes are primary: demote one");
+		refuse(c, EBUSY, l->reason);
+		return -ECONNREFUSED;
+	}
+	if (st.role != c->peer_role)
+		log_msg(LOG_NOTICE, "peer %s is now %s", l->peer_label,
+			peer_role_name(st.role));
+	c->peer_role = st.role;
+	c->peer_disk = st.disk;
 	if (st.repl == PEER_REPL_SYNC_SOURCE) {
+		if (l->p.primary)
+			return -EBADMSG;	/* a primary is never target */
 		log_msg(LOG_NOTICE, "resync from %s started: this copy is "
 			"Inconsistent until it ends", l->peer_label);
 		return meta_update_flags(l->p.meta, MD_FLAG_RESYNC_IN_PROGRESS,
 					 MD_FLAG_CONSISTENT);
 	}
-	if (st.repl == PEER_REPL_OFF && st.disk == PEER_DISK_UPTODATE) {
+	if (st.repl == PEER_REPL_OFF && st.disk == PEER_DISK_UPTODATE &&
+	    h->seq != 0) {
 		/* the source cleared its bitmap UUID; take its generations
 		 * as they are now: its current UUID travels in seq (it may
 		 * have started a generation after its HELLO) */
-		if (h->seq == 0)
+		if (l->p.primary)
 			return -EBADMSG;
 		memset(&src, 0, sizeof(src));
 		src.current = h->seq;
@@ -899,39 +946,118 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 		src.history[1] = c->peer_hello.uuid_history[1];
 		md_uuid_clear_bitmap(&src);
 		r = meta_sync_target_done(l->p.meta, &src);
-		if (r == 0)
+		if (r == 0) {
 			log_msg(LOG_NOTICE, "resync from %s finished: "
 				"UpToDate", l->peer_label);
+			l->st.syncs_done++;
+		}
 		return r;
 	}
 	return 0;
 }
 
-/* Is the verdict acceptable for our role? If not, why (for both logs). */
-static const char *verdict_refusal(const struct link *l,
-				   enum md_uuid_verdict v)
+/* Source: one chunk of the target's dirty bitmap. */
+static int on_bitmap(struct link_conn *c, const struct peer_hdr *h,
+		     const uint8_t *p, uint32_t len)
 {
-	switch (v) {
-	case MD_UUID_NO_SYNC:
-	case MD_UUID_BOTH_FRESH:
-		return NULL;
-	case MD_UUID_SYNC_SOURCE_BITMAP:
-	case MD_UUID_SYNC_SOURCE_FULL:
-		return l->p.primary ? NULL : "the secondary has newer data "
-			"than the primary; demote the primary and promote "
-			"the secondary";
-	case MD_UUID_SYNC_TARGET_BITMAP:
-	case MD_UUID_SYNC_TARGET_FULL:
-		return l->p.primary ? "the peer has newer data than this "
-			"primary; demote this node and promote the peer" :
-			NULL;
-	case MD_UUID_SPLIT_BRAIN:
-		return "split brain: both nodes changed the data while apart; "
-		       "choose the node whose changes are to be discarded";
-	case MD_UUID_UNRELATED:
-		return "unrelated data: the nodes share no generation";
+	struct link *l = c->l;
+	struct peer_bitmap b;
+
+	if (!c->bm_wait || peer_decode_bitmap(h, p, len, &b) < 0 ||
+	    b.granularity != meta_granularity(l->p.meta))
+		return -EBADMSG;
+	if (meta_merge_bits(l->p.meta, b.first_bit, b.bits, b.n_bytes) < 0)
+		return -EBADMSG;
+	if (b.last) {
+		c->bm_wait = false;
+		if (l->p.on_connected)
+			l->p.on_connected(l->p.ctx, c->verdict);
 	}
-	abort();
+	return 0;
+}
+
+#define BM_CHUNK_BYTES	(64u << 10)	/* bitmap bytes per BITMAP */
+
+static void bm_send_next(struct link_conn *c);
+
+static void on_bm_sent(struct link_tx *t)
+{
+	struct link_conn *c = container_of(t, struct link_conn, bm_tx);
+
+	if (c->state == LC_CONNECTED)
+		bm_send_next(c);
+}
+
+/* Target: send the next non-empty chunk of our bitmap (the last one
+ * always, flagged LAST). */
+static void bm_send_next(struct link_conn *c)
+{
+	struct link *l = c->l;
+	uint64_t bits = meta_bitmap_bits(l->p.meta);
+	uint8_t *chunk = c->bm_buf + PEER_HDR_SIZE + PEER_BITMAP_SIZE;
+	struct peer_bitmap b;
+	bool any = false;
+	int n;
+
+	if (!c->bm_sending)
+		return;
+	memset(&b, 0, sizeof(b));
+	b.granularity = meta_granularity(l->p.meta);
+	for (;;) {
+		uint64_t left = bits - c->bm_next_bit;
+		uint64_t nb = (left + 7) / 8;
+
+		nb = (nb + 7) / 8 * 8;		/* whole 64-bit words */
+		if (nb > BM_CHUNK_BYTES)
+			nb = BM_CHUNK_BYTES;
+		if (nb == 0)
+			nb = 8;
+		b.first_bit = c->bm_next_bit;
+		b.n_bytes = (uint32_t)nb;
+		any = meta_bitmap_chunk(l->p.meta, b.first_bit, chunk,
+					b.n_bytes);
+		c->bm_next_bit += 8 * nb;
+		b.last = c->bm_next_bit >= bits;
+		if (any || b.last)
+			break;
+	}
+	b.bits = chunk;
+	n = peer_encode_bitmap(c->bm_buf, PEER_HDR_SIZE + PEER_BITMAP_SIZE +
+			       BM_CHUNK_BYTES, 0, &b);
+	assert(n > 0);
+	if (b.last)
+		c->bm_sending = false;
+	c->bm_tx.si.hdr_len = 0;	/* the whole packet is the payload */
+	c->bm_tx.si.payload = c->bm_buf;
+	c->bm_tx.si.payload_len = (uint32_t)n;
+	c->bm_tx.on_sent = on_bm_sent;
+	tx_queue(c, &c->bm_tx);
+}
+
+/* Our disk as the peer protocol names it. */
+static enum peer_disk local_disk(const struct link *l)
+{
+	const struct md_super *sb = meta_super(l->p.meta);
+
+	if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
+		return PEER_DISK_INCONSISTENT;
+	if (sb->gen.current <= MD_UUID_JUST_CREATED && !l->p.primary)
+		return PEER_DISK_INCONSISTENT;
+	if (sb->flags & MD_FLAG_OUTDATED)
+		return PEER_DISK_OUTDATED;
+	return PEER_DISK_UPTODATE;
+}
+
+static enum peer_disk disk_of_hello(const struct peer_hello *h)
+{
+	if (h->md_flags & MD_FLAG_RESYNC_IN_PROGRESS)
+		return PEER_DISK_INCONSISTENT;
+	if (h->uuid_current <= MD_UUID_JUST_CREATED &&
+	    h->role != PEER_ROLE_PRIMARY)
+		return PEER_DISK_INCONSISTENT;
+	if (h->md_flags & MD_FLAG_OUTDATED)
+		return PEER_DISK_OUTDATED;
+	return PEER_DISK_UPTODATE;
 }
 
 static void conn_established(struct link_conn *c)
@@ -940,6 +1066,8 @@ static void conn_established(struct link_conn *c)
 	const struct md_super *sb = meta_super(l->p.meta);
 	struct md_uuid_side me, peer;
 	enum md_uuid_verdict v;
+	struct md_sync_plan plan;
+	bool full;
 	const char *why;
 	unsigned rule;
 
@@ -955,7 +1083,6 @@ static void conn_established(struct link_conn *c)
 	peer.flags = c->peer_hello.md_flags;
 	peer.node_id = c->peer_hello.node_id;
 	v = md_uuid_compare(&me, &peer, &rule);
-	why = verdict_refusal(l, v);
 	if (c == l->cand) {
 		/* the candidate authenticated: it replaces the old link */
 		l->cand = NULL;
@@ -964,12 +1091,34 @@ static void conn_established(struct link_conn *c)
 				  "connection");
 		l->conn = c;
 	}
+	c->peer_role = c->peer_hello.role;
+	c->peer_disk = disk_of_hello(&c->peer_hello);
+	why = md_sync_plan(v, rule, l->p.primary,
+			   c->peer_role == PEER_ROLE_PRIMARY, &plan);
+	v = plan.verdict;
 	log_msg(why ? LOG_ERR : LOG_INFO, "generations: local %016" PRIx64
 		"/%016" PRIx64 ", peer %016" PRIx64 "/%016" PRIx64 ": %s "
 		"(rule %u)", me.gen.current, me.gen.bitmap, peer.gen.current,
 		peer.gen.bitmap, md_uuid_verdict_name(v), rule);
+	if (why && v == MD_UUID_SPLIT_BRAIN && l->discard_my_data &&
+	    !l->p.primary) {
+		/* the operator chose this node's changes to go */
+		l->discard_my_data = false;
+		if (meta_discard_my_data(l->p.meta, &peer.gen, &full) == 0) {
+			conn_lost(c, "reconnecting after discarding our "
+				  "changes");
+			l->backoff_ms = 0;
+			l->reconnect_at_ms = 0;
+			return;
+		}
+	}
 	if (why) {
+		if (v == MD_UUID_SPLIT_BRAIN) {
+			l->sb_peer_gen = peer.gen;
+			l->sb_peer_known = true;
+		}
 		log_msg(LOG_ERR, "refusing %s: %s", l->peer_label, why);
+		go_standalone(l, v == MD_UUID_SPLIT_BRAIN, why);
 		refuse(c, EPERM, why);
 		/* the REFUSE goes out; the peer closes, or our timeout does */
 		c->got_auth_ok = false;
@@ -977,38 +1126,75 @@ static void conn_established(struct link_conn *c)
 	}
 
 	c->state = LC_CONNECTED;
+	c->verdict = v;
 	l->backoff_ms = 0;
 	l->st.connects++;
-	log_msg(LOG_NOTICE, "connected to %s: protocol %c%s%s",
-		l->peer_label, 'A' + l->p.proto,
+	l->discard_my_data = false;
+	l->sb_peer_known = false;
+	log_msg(LOG_NOTICE, "connected to %s, %s: protocol %c%s%s",
+		l->peer_label, peer_role_name(c->peer_role), 'A' + l->p.proto,
 		(l->features & PEER_FEAT_LZ4) && l->p.lz4 ? ", lz4" : "",
 		(l->features & PEER_FEAT_CRC32C) && l->p.checksum ?
 		", crc32c" : "");
 	meta_peer_connected(l->p.meta);
-	if (l->p.primary)
-		pending_resend(l, c);
-	if (l->p.on_connected)
+	pending_resend(l, c);
+	if (plan.dir == MD_SYNC_TARGET && !plan.full) {
+		c->bm_sending = true;
+		c->bm_next_bit = 0;
+		bm_send_next(c);
+	} else if (plan.dir == MD_SYNC_SOURCE && !plan.full) {
+		c->bm_wait = true;	/* on_connected once LAST arrives */
+	} else if (plan.dir == MD_SYNC_SOURCE && l->p.on_connected) {
 		l->p.on_connected(l->p.ctx, v);
+	}
+}
+
+static void send_state(struct link *l, enum peer_repl repl, uint64_t seq,
+		       enum peer_disk disk)
+{
+	struct link_conn *c = l->conn;
+	struct peer_state st = {
+		.role = l->p.primary ? PEER_ROLE_PRIMARY : PEER_ROLE_SECONDARY,
+		.disk = disk,
+		.repl = repl,
+	};
+	int n;
+
+	struct link_tx *t = NULL;
+	unsigned i;
+
+	if (!c || c->state != LC_CONNECTED)
+		return;
+	for (i = 0; i < 4 && !t; i++)
+		if (!c->state_tx[i].si.queued)
+			t = &c->state_tx[i];
+	if (!t) {
+		/* four state changes within one send: the peer is not
+		 * reading; it will be timed out */
+		log_msg(LOG_WARNING, "peer %s: STATE backlog, dropping one",
+			l->peer_label);
+		return;
+	}
+	n = peer_encode_state(t->hdr, sizeof(t->hdr), seq, &st);
+	assert(n > 0);
+	t->si.hdr_len = (uint32_t)n;
+	tx_queue(c, t);
 }
 
 void link_send_sync_state(struct link *l, bool done)
 {
-	struct link_conn *c = l->conn;
-	struct peer_state st = {
-		.role = PEER_ROLE_PRIMARY,
-		.disk = PEER_DISK_UPTODATE,
-		.repl = done ? PEER_REPL_OFF : PEER_REPL_SYNC_SOURCE,
-	};
-	int n;
-
-	if (!c || c->state != LC_CONNECTED || c->state_tx.si.queued)
+	if (!l->conn)
 		return;
-	n = peer_encode_state(c->state_tx.hdr, sizeof(c->state_tx.hdr),
-			      done ? meta_super(l->p.meta)->gen.current : 0,
-			      &st);
-	assert(n > 0);
-	c->state_tx.si.hdr_len = (uint32_t)n;
-	tx_queue(c, &c->state_tx);
+	send_state(l, done ? PEER_REPL_OFF : PEER_REPL_SYNC_SOURCE,
+		   done ? meta_super(l->p.meta)->gen.current : 0,
+		   PEER_DISK_UPTODATE);
+	l->conn->peer_disk = done ? PEER_DISK_UPTODATE :
+				    PEER_DISK_INCONSISTENT;
+}
+
+void link_send_state(struct link *l)
+{
+	send_state(l, PEER_REPL_OFF, 0, local_disk(l));
 }
 
 /* Parse every complete packet in rbuf. */
@@ -1157,9 +1343,10 @@ static int handle_hello(struct link_conn *c, const struct peer_hdr *h,
 			 l->p.peer_name, rh.node_name);
 		r = -EACCES;
 	}
-	if (r == 0 && (rh.role == PEER_ROLE_PRIMARY) == l->p.primary) {
-		snprintf(why, sizeof(why), "both nodes are %s",
-			 l->p.primary ? "primary" : "secondary");
+	if (r == 0 && rh.role == PEER_ROLE_PRIMARY && l->p.primary) {
+		snprintf(why, sizeof(why), "both nodes are primary: demote "
+			 "one");
+		go_standalone(l, false, why);
 		r = -EBUSY;
 	}
 	if (r < 0) {
@@ -1214,7 +1401,10 @@ static int conn_new(struct link *l, int fd, struct link_conn **ret)
 	if (!c)
 		return -ENOMEM;
 	c->rbuf = malloc(RBUF_SIZE);
-	if (!c->rbuf) {
+	c->bm_buf = malloc(PEER_HDR_SIZE + PEER_BITMAP_SIZE + BM_CHUNK_BYTES);
+	if (!c->rbuf || !c->bm_buf) {
+		free(c->rbuf);
+		free(c->bm_buf);
 		free(c);
 		return -ENOMEM;
 	}
@@ -1250,6 +1440,7 @@ static int conn_new(struct link *l, int fd, struct link_conn **ret)
 				      &c->hello);
 	if (r < 0) {
 		free(c->rbuf);
+		free(c->bm_buf);
 		free(c);
 		return r;
 	}
@@ -1327,8 +1518,9 @@ static void conn_lost(struct link_conn *c, const char *why)
 	}
 	if (l->conn == c)
 		l->conn = NULL;
-	if (l->p.primary) {
-		pending_on_loss(l);
+	c->bm_wait = c->bm_sending = false;
+	pending_on_loss(l);
+	if (l->dialer) {
 		if (!l->stopping) {
 			l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 :
 							 BACKOFF_MIN_MS;
@@ -1362,6 +1554,7 @@ void link_poll(struct link *l)
 		l->reap = c->reap_next;
 		close(c->fd);
 		free(c->rbuf);
+		free(c->bm_buf);
 		free(c);
 	}
 	if (l->resume && l->conn && l->conn->state != LC_CLOSING &&
@@ -1379,12 +1572,13 @@ static void on_connect(struct engine_op *op, int res)
 	struct link_conn *c = l->dialing;
 
 	l->dialing = NULL;
-	if (res < 0 || l->stopping || l->conn) {
+	if (res < 0 || l->stopping || l->conn || l->standalone) {
 		if (res < 0)
 			log_debug("connect to %s: %s", l->peer_label,
 				  strerror(-res));
 		close(c->fd);
 		free(c->rbuf);
+		free(c->bm_buf);
 		free(c);
 		l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 :
 						 BACKOFF_MIN_MS;
@@ -1402,7 +1596,7 @@ static void dial(struct link *l)
 	struct link_conn *c;
 	int fd, r;
 
-	if (l->dialing || l->conn || l->stopping)
+	if (l->dialing || l->conn || l->stopping || l->standalone)
 		return;
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -1434,7 +1628,9 @@ static void on_accept(struct engine_op *op, int res)
 			close(res);
 		return;
 	}
-	if (res >= 0) {
+	if (res >= 0 && l->standalone) {
+		close(res);	/* StandAlone: the peer retries later */
+	} else if (res >= 0) {
 		if (conn_new(l, res, &c) == 0)
 			conn_begin(l, c);
 		else
@@ -1476,7 +1672,7 @@ static void on_tick(struct engine_op *op, int res)
 	}
 	if (l->cand && now - l->cand->last_rx_ms > l->p.timeout_ms)
 		conn_lost(l->cand, "handshake timed out");
-	if (l->p.primary && !l->conn && !l->dialing &&
+	if (l->dialer && !l->standalone && !l->conn && !l->dialing &&
 	    now >= l->reconnect_at_ms)
 		dial(l);
 	l->timer_pending = true;
@@ -1496,6 +1692,7 @@ int link_new(const struct link_params *p, struct link **ret)
 		return -ENOMEM;
 	l->p = *p;
 	l->listen_fd = -1;
+	l->dialer = p->local_id < p->peer_id;
 	netaddr_format(&p->peer_addr, addr, sizeof(addr));
 	snprintf(l->peer_label, sizeof(l->peer_label), "%s (%s)",
 		 p->peer_name, addr);
@@ -1543,7 +1740,7 @@ int link_start(struct link *l)
 {
 	char addr[200];
 
-	if (!l->p.primary) {
+	if (!l->dialer) {
 		l->listen_fd = netaddr_listen(&l->p.local_addr, 4);
 		if (l->listen_fd < 0) {
 			netaddr_format(&l->p.local_addr, addr, sizeof(addr));
@@ -1554,10 +1751,10 @@ int link_start(struct link *l)
 		l->accept_op.cb = on_accept;
 		engine_accept(l->p.eng, &l->accept_op, l->listen_fd);
 		netaddr_format(&l->p.local_addr, addr, sizeof(addr));
-		log_msg(LOG_INFO, "secondary: waiting for the primary on %s",
-			addr);
+		log_msg(LOG_INFO, "waiting for peer %s on %s, protocol %c",
+			l->p.peer_name, addr, 'A' + l->p.proto);
 	} else {
-		log_msg(LOG_INFO, "primary: connecting to %s, protocol %c",
+		log_msg(LOG_INFO, "connecting to %s, protocol %c",
 			l->peer_label, 'A' + l->p.proto);
 		dial(l);
 	}
@@ -1565,6 +1762,62 @@ int link_start(struct link *l)
 	l->timer_op.cb = on_tick;
 	engine_timeout(l->p.eng, &l->timer_op, &l->tick);
 	return 0;
+}
+
+void link_set_role(struct link *l, bool primary)
+{
+	l->p.primary = primary;
+	link_send_state(l);
+}
+
+void link_disconnect(struct link *l)
+{
+	l->standalone = true;
+	l->split_brain = false;
+	snprintf(l->reason, sizeof(l->reason), "disconnected by the "
+		 "operator");
+	log_msg(LOG_NOTICE, "disconnecting from %s (repctl disconnect)",
+		l->peer_label);
+	if (l->dialing)
+		shutdown(l->dialing->fd, SHUT_RDWR);
+	if (l->cand)
+		conn_lost(l->cand, "disconnected by the operator");
+	if (l->conn)
+		conn_lost(l->conn, "disconnected by the operator");
+}
+
+int link_connect(struct link *l, bool discard_my_data)
+{
+	bool full;
+	int r;
+
+	if (discard_my_data && l->p.primary)
+		return -EBUSY;
+	if (discard_my_data && l->sb_peer_known) {
+		/* the split brain is known: resolve it now, so the peer
+		 * sees a plain bitmap resync whatever its own state */
+		r = meta_discard_my_data(l->p.meta, &l->sb_peer_gen, &full);
+		if (r < 0)
+			return r;
+		l->sb_peer_known = false;
+	} else {
+		l->discard_my_data = discard_my_data;
+	}
+	l->standalone = false;
+	l->split_brain = false;
+	l->reason[0] = '\0';
+	l->backoff_ms = 0;
+	l->reconnect_at_ms = 0;
+	return 0;
+}
+
+void link_reconnect(struct link *l)
+{
+	if (l->conn)
+		conn_lost(l->conn, "reconnecting to compare generations and "
+			  "bitmaps");
+	l->backoff_ms = 0;
+	l->reconnect_at_ms = 0;
 }
 
 bool link_connected(const struct link *l)
@@ -1587,7 +1840,7 @@ void link_stop(struct link *l)
 		conn_lost(l->cand, "shutting down");
 	if (l->conn)
 		conn_lost(l->conn, "shutting down");
-	else if (l->p.primary)
+	else
 		pending_on_loss(l);
 }
 
@@ -1615,9 +1868,13 @@ void link_get_stats(const struct link *l, struct link_stats *ret)
 	*ret = l->st;
 	ret->connected = link_connected(l);
 	ret->pending = l->n_pending;
+	ret->standalone = l->standalone;
+	ret->split_brain = l->split_brain;
+	ret->reason = l->reason[0] ? l->reason : NULL;
+	ret->applying = l->p.max_ios - l->n_free;
 	if (ret->connected) {
-		ret->peer_primary =
-			l->conn->peer_hello.role == PEER_ROLE_PRIMARY;
-		ret->peer_md_flags = l->conn->peer_hello.md_flags;
+		ret->peer_primary = l->conn->peer_role == PEER_ROLE_PRIMARY;
+		ret->peer_disk = l->conn->peer_disk;
+		ret->bitmap_exchange = l->conn->bm_wait || l->conn->bm_sending;
 	}
 }

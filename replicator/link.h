@@ -52,10 +52,10 @@ struct link_params {
 	struct meta *meta;		/* borrowed (UUIDs, flags) */
 	const char *resource;		/* names are borrowed */
 	const char *local_name, *peer_name;
-	uint32_t local_id;
+	uint32_t local_id, peer_id;	/* the lower id dials */
 	struct netaddr local_addr;	/* where we listen */
 	struct netaddr peer_addr;	/* where the peer listens */
-	bool primary;			/* this node's role */
+	bool primary;			/* this node's role at start */
 	enum link_proto proto;
 	enum link_loss_policy on_loss;
 	bool lz4;			/* compress DATA when it shrinks */
@@ -134,6 +134,22 @@ bool link_connected(const struct link *l);
  * Inconsistent) or finished (it takes our generations). */
 void link_send_sync_state(struct link *l, bool done);
 
+/* Tell the peer our role and disk state (after a change). */
+void link_send_state(struct link *l);
+
+/* This node's role changed (the caller checked it may). The peer is
+ * told; a primary sends, a secondary applies. */
+void link_set_role(struct link *l, bool primary);
+
+/* Operator: close the connection and stay StandAlone. */
+void link_disconnect(struct link *l);
+/* Operator: leave StandAlone. With discard_my_data (secondary only,
+ * else -EBUSY) a split brain resolves with this node as sync target. */
+int link_connect(struct link *l, bool discard_my_data);
+/* Drop the connection and dial/accept again at once: the nodes compare
+ * generations and bitmaps and resync what differs. */
+void link_reconnect(struct link *l);
+
 /* Stop: close the connection, fail or release everything pending. */
 void link_stop(struct link *l);
 /* True once nothing of the link is in flight (after link_stop). */
@@ -146,8 +162,14 @@ struct link_stats {
 	uint64_t sent_bytes, recv_bytes;
 	uint64_t data_packets, compressed_packets;
 	uint64_t connects, losses;
-	bool peer_primary;		/* from the peer's HELLO (connected) */
-	uint32_t peer_md_flags;		/* idem */
+	uint64_t syncs_done;		/* resyncs finished as target */
+	bool standalone;		/* not trying to connect */
+	bool split_brain;		/* ... because of a split brain */
+	const char *reason;		/* why StandAlone, or NULL */
+	unsigned applying;		/* peer writes being applied */
+	bool bitmap_exchange;		/* connected, bitmaps in transfer */
+	bool peer_primary;		/* connected: the peer's role */
+	int peer_disk;			/* connected: enum peer_disk */
 };
 void link_get_stats(const struct link *l, struct link_stats *ret);
 

@@ -18,7 +18,9 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "daemon.h"
 #include "engine.h"
+#include "handler.h"
 #include "link.h"
 #include "log.h"
 #include "meta.h"
@@ -34,34 +36,19 @@
 #define DRAIN_SECONDS	30		/* then clients that do not read
 					 * their replies are hung up on */
 
-struct daemon_state {
-	struct engine *eng;
-	struct server *srv;
-	struct link *link;		/* NULL when standalone */
-	struct ctl *ctl;
-	struct meta *meta;
-	const struct config *cfg;
-	const struct config_node *node, *peer;
-	bool primary;
-	char protocol;
-	struct engine_op sig_op;
-	int sig_fd;
-	struct engine_op drain_timer_op;
-	struct __kernel_timespec drain_ts;
-	bool stopping;
-	enum server_drain_phase phase;
-};
-
 static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: repd --config FILE --node NAME [--foreground] [-v]\n"
+"            [--role primary|secondary]\n"
 "\n"
 "Serve one replicated resource on this node over NBD.\n"
 "\n"
 "  -c, --config FILE   resource configuration (INI), same on every node\n"
 "  -n, --node NAME     which [node NAME] section is this host\n"
 "  -f, --foreground    stay in the foreground and log to stderr\n"
+"  -r, --role ROLE     start as primary or secondary, whatever the\n"
+"                      node's initial-role says (after a failover)\n"
 "  -v, --verbose       debug logging\n"
 "  -h, --help          this text\n"
 "  -V, --version       print the version\n");
@@ -112,6 +99,24 @@ static void on_drain_timer(struct engine_op *op, int res)
 	}
 }
 
+/* A second's tick while running: the loop then notices handler timeouts
+ * and the demote deadline even when nothing else happens. */
+static void on_tick(struct engine_op *op, int res)
+{
+	struct daemon_state *d = container_of(op, struct daemon_state,
+					      tick_op);
+
+	(void)res;
+	d->tick_pending = false;
+	if (d->stopping)
+		return;
+	d->tick_ts.tv_sec = 1;
+	d->tick_ts.tv_nsec = 0;
+	d->tick_op.cb = on_tick;
+	d->tick_pending = true;
+	engine_timeout(d->eng, &d->tick_op, &d->tick_ts);
+}
+
 static void on_signal(struct engine_op *op, int res)
 {
 	struct daemon_state *d = container_of(op, struct daemon_state, sig_op);
@@ -129,6 +134,8 @@ static void on_signal(struct engine_op *op, int res)
 		log_msg(LOG_NOTICE, "%s: shutting down", strsignal(
 			(int)si.ssi_signo));
 		d->stopping = true;
+		if (d->tick_pending)
+			engine_cancel(d->eng, NULL, &d->tick_op);
 		d->phase = SERVER_DRAIN_START;
 		server_drain(d->srv, d->phase);
 		arm_drain_timer(d, 1);
@@ -139,132 +146,6 @@ static void on_signal(struct engine_op *op, int res)
 	}
 	engine_poll(d->eng, &d->sig_op, d->sig_fd, POLLIN);
 }
-
-static const char *disk_state(uint32_t md_flags)
-{
-	if (md_flags & MD_FLAG_RESYNC_IN_PROGRESS)
-		return "Inconsistent";
-	if (md_flags & MD_FLAG_OUTDATED)
-		return "Outdated";
-	return "UpToDate";
-}
-
-static void add_str(json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, json_object_new_string(v));
-}
-
-static void add_u64(json_object *o, const char *k, uint64_t v)
-{
-	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
-}
-
-static void add_hex(json_object *o, const char *k, uint64_t v)
-{
-	char b[24];
-
-	snprintf(b, sizeof(b), "%016" PRIx64, v);
-	add_str(o, k, b);
-}
-
-/* The "status" command: one object, documented in docs/control.md. */
-static int cmd_status(void *ctx, json_object *req, json_object *out,
-		      const char **ret_error)
-{
-	struct daemon_state *d = ctx;
-	const struct md_super *sb = meta_super(d->meta);
-	struct server_stats ss;
-	struct link_stats ls = { 0 };
-	struct meta_stats ms;
-	json_object *o;
-	const char *conn, *err;
-	long err_time;
-
-	(void)req;
-	(void)ret_error;
-	server_get_stats(d->srv, &ss);
-	meta_get_stats(d->meta, &ms);
-	if (d->link)
-		link_get_stats(d->link, &ls);
-	add_str(out, "resource", d->cfg->name.text);
-	add_str(out, "node", d->node->name);
-	add_str(out, "version", REPD_VERSION);
-	add_u64(out, "pid", (uint64_t)getpid());
-	add_str(out, "role", d->primary ? "primary" : "secondary");
-	add_str(out, "disk", disk_state(sb->flags));
-	if (!d->link)
-		conn = "StandAlone";
-	else if (!ls.connected)
-		conn = d->stopping ? "Disconnecting" : "Connecting";
-	else if (ss.resync_active)
-		conn = "SyncSource";
-	else if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
-		conn = "SyncTarget";
-	else
-		conn = "Connected";
-	add_str(out, "connection", conn);
-	if (d->peer) {
-		o = json_object_new_object();
-		add_str(o, "name", d->peer->name);
-		if (ls.connected) {
-			add_str(o, "role", ls.peer_primary ? "primary" :
-							     "secondary");
-			add_str(o, "disk", ss.resync_active ? "Inconsistent" :
-				disk_state(ls.peer_md_flags));
-		} else {
-			add_str(o, "role", "unknown");
-			add_str(o, "disk", "DUnknown");
-		}
-		json_object_object_add(out, "peer", o);
-	} else {
-		json_object_object_add(out, "peer", NULL);
-	}
-	json_object_object_add(out, "protocol",
-		json_object_new_string_len(&d->protocol, 1));
-	add_u64(out, "out_of_sync_bytes", ms.dirty_bytes);
-	o = json_object_new_object();
-	json_object_object_add(o, "active",
-			       json_object_new_boolean(ss.resync_active));
-	add_u64(o, "done_bytes", ss.resync_done);
-	add_u64(o, "total_bytes", ss.resync_total);
-	json_object_object_add(o, "percent", json_object_new_double(
-		ss.resync_total ? 100.0 * (double)ss.resync_done /
-				  (double)ss.resync_total : 100.0));
-	add_u64(o, "rate_bytes_per_s", ss.resync_ms ?
-		ss.resync_done * 1000 / ss.resync_ms : 0);
-	add_u64(o, "eta_s", ss.resync_active && ss.resync_done ?
-		(ss.resync_total - ss.resync_done) * ss.resync_ms /
-		ss.resync_done / 1000 : 0);
-	json_object_object_add(out, "resync", o);
-	o = json_object_new_object();
-	add_u64(o, "nbd_connections", ss.conns);
-	add_u64(o, "in_flight", ss.ios_in_flight);
-	add_u64(o, "requests", ss.requests);
-	add_u64(o, "peer_pending", ls.pending);
-	json_object_object_add(out, "io", o);
-	o = json_object_new_object();
-	add_u64(o, "activity_log_writes", ms.al_writes);
-	add_u64(o, "bitmap_writes", ms.bm_writes);
-	add_u64(o, "superblock_writes", ms.sb_writes);
-	add_hex(o, "current_uuid", sb->gen.current);
-	add_hex(o, "bitmap_uuid", sb->gen.bitmap);
-	json_object_object_add(out, "metadata", o);
-	err = log_last_error(&err_time);
-	if (err_time) {
-		o = json_object_new_object();
-		add_str(o, "message", err);
-		add_u64(o, "time", (uint64_t)err_time);
-		json_object_object_add(out, "last_error", o);
-	} else {
-		json_object_object_add(out, "last_error", NULL);
-	}
-	return 0;
-}
-
-static const struct ctl_cmd ctl_cmds[] = {
-	{ "status", cmd_status },
-	{ NULL, NULL },
-};
 
 static int setup_signals(struct daemon_state *d)
 {
@@ -408,6 +289,7 @@ static int start_link(const struct config *cfg,
 	lp.local_name = node->name;
 	lp.peer_name = peer->name;
 	lp.local_id = config_node_id(cfg, node);
+	lp.peer_id = config_node_id(cfg, peer);
 	lp.primary = primary;
 	lp.proto = repl.protocol == 'A' ? LINK_PROTO_A :
 		   repl.protocol == 'B' ? LINK_PROTO_B : LINK_PROTO_C;
@@ -432,8 +314,8 @@ static int run_link(const struct config *cfg, const struct config_node *node,
 {
 	int r;
 
-	if (primary)
-		link_set_on_connected(d->link, server_on_connected, d->srv);
+	(void)primary;
+	link_set_on_connected(d->link, server_on_connected, d->srv);
 	r = link_start(d->link);
 	if (r < 0) {
 		if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -EACCES)
@@ -450,13 +332,14 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "role", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_state d = { .sig_fd = -1 };
-	const char *config_path = NULL, *node_name = NULL;
+	const char *config_path = NULL, *node_name = NULL, *role = NULL;
 	const struct config_node *node;
 	struct server_params sp;
 	struct nbd_export export;
@@ -469,24 +352,26 @@ int main(int argc, char **argv)
 	const struct config_node *peer;
 	bool primary;
 	static struct config cfg;
-	static char refuse_msg[NBD_MAX_STRING];
 	struct config_repl repl;
+	struct handler_conf hconf;
 	bool foreground = false, fell_back;
 	int opt, r, rc = 1, report_fd = -1;
 	char err[PATH_MAX + 256];
 
-	while ((opt = getopt_long(argc, argv, "c:n:fvhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:n:fr:vhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config_path = optarg; break;
 		case 'n': node_name = optarg; break;
 		case 'f': foreground = true; break;
+		case 'r': role = optarg; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("repd %s\n", REPD_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!config_path || !node_name || optind != argc) {
+	if (!config_path || !node_name || optind != argc ||
+	    (role && strcmp(role, "primary") && strcmp(role, "secondary"))) {
 		usage(stderr);
 		return 2;
 	}
@@ -503,7 +388,13 @@ int main(int argc, char **argv)
 	if (check_control_path(&cfg, node) < 0)
 		return 1;
 	peer = config_peer_of(&cfg, node);
-	primary = config_initial_primary(&cfg, node);
+	primary = role ? strcmp(role, "primary") == 0 :
+			 config_initial_primary(&cfg, node);
+	if (!peer && !primary) {
+		fprintf(stderr, "repd: %s: node %s has no peer: a standalone "
+			"node is always primary\n", cfg.path, node->name);
+		return 1;
+	}
 	r = store_open(&store, node->disk.text, config_direct_io(&cfg, node),
 		       &fell_back);
 	if (r < 0) {
@@ -531,25 +422,15 @@ int main(int argc, char **argv)
 	export.name = cfg.name.text;
 	export.description = cfg.description.text;
 	export.size = mdev.sb.data_size;	/* metadata is not exported */
-	export.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
-			NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
-			NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO |
-			NBD_FLAG_SEND_CACHE | NBD_FLAG_SEND_DF |
-			NBD_FLAG_CAN_MULTI_CONN;
-	if (!primary) {
-		config_get_repl(&cfg, &repl);
-		if (repl.secondary_reads) {
-			/* reads of the secondary's copy, never writes */
-			export.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY |
-					NBD_FLAG_SEND_CACHE | NBD_FLAG_SEND_DF |
-					NBD_FLAG_CAN_MULTI_CONN;
-		} else {
-			snprintf(refuse_msg, sizeof(refuse_msg), "node %.63s is "
-				 "secondary for resource %.63s: connect to the "
-				 "primary", node->name, cfg.name.text);
-			export.refuse = refuse_msg;
-		}
-	}
+	config_get_repl(&cfg, &repl);
+	d.cfg = &cfg;
+	d.node = node;
+	d.peer = peer;
+	d.primary = primary;
+	d.export = &export;
+	d.secondary_reads = repl.secondary_reads;
+	d.protocol = repl.protocol;
+	daemon_apply_role(&d);
 	/* Any alignment works (unaligned requests take the buffered path),
 	 * but 4 KiB keeps clients on the O_DIRECT path. */
 	export.min_block = 1;
@@ -575,7 +456,7 @@ int main(int argc, char **argv)
 	}
 	sp = (struct server_params){
 		.engine = d.eng, .store = &store, .meta = meta,
-		.link = primary ? d.link : NULL, .export = &export,
+		.link = d.link, .export = &export,
 		.max_ios = MAX_IOS, .max_conn_ios = MAX_CONN_IOS,
 		.max_conns = MAX_CONNS,
 	};
@@ -589,14 +470,14 @@ int main(int argc, char **argv)
 		goto out;
 	if (d.link && run_link(&cfg, node, &d, primary) < 0)
 		goto out;
-	d.cfg = &cfg;
-	d.node = node;
-	d.peer = peer;
-	d.primary = primary;
 	d.meta = meta;
-	config_get_repl(&cfg, &repl);
-	d.protocol = repl.protocol;
-	r = ctl_new(d.eng, node->control.text, ctl_cmds, &d, &d.ctl);
+	config_get_handlers(&cfg, &hconf);
+	r = handlers_new(&hconf, cfg.name.text, node->name, &d.handlers);
+	if (r < 0) {
+		fprintf(stderr, "repd: handlers: %s\n", strerror(-r));
+		goto out;
+	}
+	r = ctl_new(d.eng, node->control.text, daemon_ctl_cmds, &d, &d.ctl);
 	if (r < 0) {
 		config_error(&cfg, &node->control, "control", "cannot listen",
 			     r);
@@ -631,16 +512,18 @@ int main(int argc, char **argv)
 		!peer ? "standalone primary" : primary ? "primary" :
 		"secondary");
 	report_ready(&report_fd, 0);
+	on_tick(&d.tick_op, 0);
 
 	for (;;) {
 		if (d.stopping && server_drained(d.srv)) {
 			/* clients are answered; now release the peer leg and
 			 * the control clients */
+			daemon_abort_calls(&d);
 			ctl_stop(d.ctl);
 			if (d.link)
 				link_stop(d.link);
 			if ((!d.link || link_stopped(d.link)) &&
-			    ctl_stopped(d.ctl))
+			    ctl_stopped(d.ctl) && !d.tick_pending)
 				break;
 		}
 		r = engine_run_once(d.eng);
@@ -651,6 +534,8 @@ int main(int argc, char **argv)
 		server_poll(d.srv);
 		if (d.link)
 			link_poll(d.link);
+		daemon_poll(&d);
+		handlers_poll(d.handlers);
 	}
 	/* Every reply has been sent; make the data durable before exit. */
 	if (fdatasync(store.fd) < 0) {
@@ -679,6 +564,7 @@ out:
 	d.srv = server_free(d.srv);
 	d.link = link_free(d.link);
 	d.ctl = ctl_free(d.ctl);
+	d.handlers = handlers_free(d.handlers);
 	store_close(&store);
 	if (d.sig_fd >= 0)
 		close(d.sig_fd);

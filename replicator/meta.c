@@ -647,9 +647,117 @@ int meta_sync_target_done(struct meta *m, const struct md_gen *source)
 	struct md_super sb = m->dev.sb;
 
 	md_uuid_sync_target_done(&sb.gen, source);
-	sb.flags &= ~(uint32_t)(MD_FLAG_RESYNC_IN_PROGRESS | MD_FLAG_OUTDATED);
+	sb.flags &= ~(uint32_t)(MD_FLAG_RESYNC_IN_PROGRESS | MD_FLAG_OUTDATED |
+				MD_FLAG_CRASHED_PRIMARY);
 	sb.flags |= MD_FLAG_CONSISTENT;
+	/* our own bits went to the source before it started (BITMAP
+	 * exchange) and were resynced with its own: all in sync now */
+	md_bitmap_clear(m->bm, 0, meta_data_size(m));
 	return store_sb(m, &sb);
+}
+
+int meta_discard_my_data(struct meta *m, const struct md_gen *peer,
+			 bool *ret_full)
+{
+	struct md_super sb = m->dev.sb;
+	bool shared = peer->bitmap > MD_UUID_JUST_CREATED &&
+		      sb.gen.bitmap == peer->bitmap;
+
+	/* Both moved on from the generation both bitmaps count from: take
+	 * it as our current one, so the peer is source of a bitmap resync
+	 * (our own bits travel to it in the BITMAP exchange). Any other
+	 * history: forget our data and take a full resync. */
+	if (shared) {
+		sb.gen.current = peer->bitmap;
+		sb.gen.bitmap = 0;
+	} else {
+		sb.gen.current = MD_UUID_JUST_CREATED;
+		sb.gen.bitmap = 0;
+		md_bitmap_set_all(m->bm);
+	}
+	sb.flags |= MD_FLAG_RESYNC_IN_PROGRESS;
+	sb.flags &= ~(uint32_t)(MD_FLAG_CONSISTENT | MD_FLAG_CRASHED_PRIMARY);
+	*ret_full = !shared;
+	log_msg(LOG_WARNING, "discarding this node's changes: %s resync from "
+		"the peer follows", shared ? "a bitmap" : "a full");
+	return store_sb(m, &sb);
+}
+
+int meta_invalidate(struct meta *m)
+{
+	struct md_super sb = m->dev.sb;
+
+	/* JUST_CREATED as current makes any peer with data the source of a
+	 * full resync; the history stays for the log */
+	sb.gen.current = MD_UUID_JUST_CREATED;
+	sb.gen.bitmap = 0;
+	sb.flags |= MD_FLAG_RESYNC_IN_PROGRESS;
+	sb.flags &= ~(uint32_t)(MD_FLAG_CONSISTENT | MD_FLAG_OUTDATED);
+	md_bitmap_set_all(m->bm);
+	return store_sb(m, &sb);
+}
+
+int meta_force_up_to_date(struct meta *m)
+{
+	struct md_super sb;
+	int r;
+
+	if (m->dev.sb.gen.current <= MD_UUID_JUST_CREATED) {
+		/* never held data: this node's contents become generation 1
+		 * of the resource, everything to be sent to the peer */
+		r = meta_new_generation(m);
+		if (r < 0)
+			return r;
+		md_bitmap_set_all(m->bm);
+	}
+	sb = m->dev.sb;
+	sb.flags |= MD_FLAG_CONSISTENT;
+	sb.flags &= ~(uint32_t)(MD_FLAG_OUTDATED | MD_FLAG_RESYNC_IN_PROGRESS);
+	if (sb.flags == m->dev.sb.flags)
+		return 0;
+	return store_sb(m, &sb);
+}
+
+uint32_t meta_granularity(const struct meta *m)
+{
+	return md_bitmap_granularity(m->bm);
+}
+
+uint64_t meta_bitmap_bits(const struct meta *m)
+{
+	return md_bitmap_bits(m->bm);
+}
+
+bool meta_bitmap_chunk(const struct meta *m, uint64_t first_bit,
+		       uint8_t *out, uint32_t n_bytes)
+{
+	uint64_t end = first_bit + 8ull * n_bytes, bit = first_bit;
+	bool any = false;
+
+	memset(out, 0, n_bytes);
+	while (md_bitmap_next_set(m->bm, bit, &bit) == 0 && bit < end) {
+		out[(bit - first_bit) / 8] |= (uint8_t)(1u << (bit % 8));
+		any = true;
+		bit++;
+	}
+	return any;
+}
+
+int meta_merge_bits(struct meta *m, uint64_t first_bit, const uint8_t *bits,
+		    uint32_t n_bytes)
+{
+	uint64_t nbits = md_bitmap_bits(m->bm), i, off, len;
+
+	for (i = 0; i < 8ull * n_bytes; i++) {
+		if (!(bits[i / 8] & (1u << (i % 8))))
+			continue;
+		if (first_bit + i >= nbits)
+			return -ERANGE;	/* the peer's bitmap is larger */
+		if (md_bitmap_granule(m->bm, first_bit + i, &off, &len) < 0)
+			return -ERANGE;
+		md_bitmap_set(m->bm, off, len);
+	}
+	return 0;
 }
 
 int meta_update_flags(struct meta *m, uint32_t set, uint32_t clear)

@@ -154,6 +154,27 @@ void meta_peer_connected(struct meta *m);
 int meta_sync_source_done(struct meta *m);
 /* Resync end on the target: take the source's generations. */
 int meta_sync_target_done(struct meta *m, const struct md_gen *source);
+/*
+ * Split brain resolved against us (connect --discard-my-data): make the
+ * peer's data win. A bitmap resync when both sides count from the same
+ * generation (*ret_full false), else a full one. Durable. 0 or -errno.
+ */
+int meta_discard_my_data(struct meta *m, const struct md_gen *peer,
+			 bool *ret_full);
+/* repctl invalidate: Inconsistent, every block to come from the peer. */
+int meta_invalidate(struct meta *m);
+/* promote --force: UpToDate; a node that never held data starts the
+ * resource's first generation (and sends everything). */
+int meta_force_up_to_date(struct meta *m);
+/* Bitmap geometry, and its transfer to and from the peer: bits of
+ * [first_bit, first_bit + 8 n_bytes) into out (md bitmap order; true if
+ * any is set); OR such bits into ours (-ERANGE for a bit past our end). */
+uint32_t meta_granularity(const struct meta *m);
+uint64_t meta_bitmap_bits(const struct meta *m);
+bool meta_bitmap_chunk(const struct meta *m, uint64_t first_bit,
+		       uint8_t *out, uint32_t n_bytes);
+int meta_merge_bits(struct meta *m, uint64_t first_bit, const uint8_t *bits,
+		    uint32_t n_bytes);
 /* Set and clear MD_FLAG_* bits, durable. */
 int meta_update_flags(struct meta *m, uint32_t set, uint32_t clear);
 

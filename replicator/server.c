@@ -1407,9 +1407,39 @@ void server_poll(struct server *srv)
 	}
 }
 
+/* Stop reading from c; its replies still go out, then it closes. With
+ * hang_up, close at once (it does not read its replies). */
+static void conn_stop_reading(struct server *srv, struct conn *c,
+			      bool hang_up)
+{
+	if (!c->hs_done || hang_up) {
+		c->read_closed = true;
+		shutdown(c->fd, SHUT_RDWR);
+	} else {
+		/* Cancel the pending receive rather than rely on shutdown()
+		 * to complete it: a WRITE whose payload never comes must not
+		 * hold anything up. */
+		c->read_closed = true;
+		shutdown(c->fd, SHUT_RD);
+		if (c->recv_pending)
+			engine_cancel(srv->eng, NULL, &c->recv_op);
+	}
+	conn_maybe_free(c);
+}
+
+void server_disconnect_clients(struct server *srv, bool hang_up)
+{
+	struct conn *c, *next;
+
+	for (c = srv->conns; c; c = next) {
+		next = c->next;
+		conn_stop_reading(srv, c, hang_up);
+	}
+}
+
 void server_drain(struct server *srv, enum server_drain_phase phase)
 {
-	struct conn *c;
+	struct conn *c, *next;
 	unsigned i;
 
 	if (!srv->draining) {
@@ -1421,25 +1451,16 @@ void server_drain(struct server *srv, enum server_drain_phase phase)
 					      &srv->listeners[i].op);
 	}
 	srv->draining = true;
-	for (c = srv->conns; c; c = c->next) {
-		if (!c->hs_done || phase == SERVER_DRAIN_FORCE) {
-			/* mid-handshake, or not reading its replies: hang up */
-			c->read_closed = true;
-			shutdown(c->fd, SHUT_RDWR);
-		} else if (phase == SERVER_DRAIN_CLOSE) {
-			/* No more reading. Cancel the pending receive rather
-			 * than rely on shutdown() to complete it: a WRITE whose
-			 * payload never comes must not hold up the exit. The
-			 * replies still go out, then the socket closes. */
-			c->read_closed = true;
-			shutdown(c->fd, SHUT_RD);
-			if (c->recv_pending)
-				engine_cancel(srv->eng, NULL, &c->recv_op);
-		}
+	for (c = srv->conns; c; c = next) {
+		next = c->next;
 		/* SERVER_DRAIN_START: keep reading; new requests are answered
 		 * ESHUTDOWN (parse_requests), so clients get every reply and
-		 * see the shutdown instead of a reset */
-		conn_maybe_free(c);
+		 * see the shutdown instead of a reset. Mid-handshake clients
+		 * are hung up on in every phase. */
+		if (phase != SERVER_DRAIN_START || !c->hs_done)
+			conn_stop_reading(srv, c, phase == SERVER_DRAIN_FORCE);
+		else
+			conn_maybe_free(c);
 	}
 }
 

@@ -46,6 +46,10 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v);
  * engine_run_once(). */
 void server_poll(struct server *srv);
 
+/* Close every NBD connection (demote --force): stop reading, answer what
+ * is in flight, then close; hang_up closes at once. Listeners stay. */
+void server_disconnect_clients(struct server *srv, bool hang_up);
+
 enum server_drain_phase {
 	SERVER_DRAIN_START,	/* stop accepting; new requests: ESHUTDOWN */
 	SERVER_DRAIN_CLOSE,	/* stop reading; close once replies are out */

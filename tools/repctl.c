@@ -32,6 +32,139 @@ static const struct repctl_cmd commands[] = {
 "  -v, --verbose       also I/O counters, generations, metadata writes\n",
 	},
 	{
+		.name = "events",
+		.run = repctl_events,
+		.summary = "print state changes of a running repd as they happen",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--json]\n"
+"\n"
+"Print the state now, then one line per change (role, disk, connection,\n"
+"the peer's role and disk; resync-done, split-brain) until interrupted.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"  -j, --json          one JSON object per line (docs/control.md)\n",
+	},
+	{
+		.name = "promote",
+		.run = repctl_admin,
+		.summary = "make this node primary",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--force]\n"
+"\n"
+"Secondary to primary. Refused while the peer is primary, and, without\n"
+"--force, when local data is not UpToDate (Inconsistent, Outdated).\n"
+"--force makes this node's data the reference (first sync of a new pair).\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"      --force         promote data that is not UpToDate\n",
+	},
+	{
+		.name = "demote",
+		.run = repctl_admin,
+		.summary = "make this node secondary",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--force]\n"
+"\n"
+"Primary to secondary. Refused while NBD clients are connected unless\n"
+"--force, which answers their requests in flight and then closes them.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"      --force         disconnect NBD clients first\n",
+	},
+	{
+		.name = "connect",
+		.run = repctl_admin,
+		.summary = "leave StandAlone and connect to the peer",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--discard-my-data]\n"
+"\n"
+"Dial or accept the peer again after `disconnect`, a split brain or a\n"
+"refusal. --discard-my-data (secondary only) resolves a split brain by\n"
+"throwing away this node's changes: it becomes the sync target.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"      --discard-my-data  this node's changes lose the split brain\n",
+	},
+	{
+		.name = "disconnect",
+		.run = repctl_admin,
+		.summary = "close the link to the peer and stay StandAlone",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH)\n"
+"\n"
+"A primary keeps serving and tracks its writes in the bitmap.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n",
+	},
+	{
+		.name = "invalidate",
+		.run = repctl_admin,
+		.summary = "discard this secondary's data; take a full resync",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH)\n"
+"\n"
+"Mark every block out of sync; the node is Inconsistent until a full\n"
+"resync from the peer finishes. Secondary only.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n",
+	},
+	{
+		.name = "outdate",
+		.run = repctl_admin,
+		.summary = "mark this disconnected secondary's data Outdated",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH)\n"
+"\n"
+"An Outdated node is refused promotion without --force.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n",
+	},
+	{
+		.name = "resync",
+		.run = repctl_admin,
+		.summary = "reconnect and resync whatever differs",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--wait]\n"
+"\n"
+"Drop the link and reconnect at once: the nodes compare generations and\n"
+"exchange bitmaps, and the source sends every block set in either.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"      --wait          then wait as wait-sync does\n",
+	},
+	{
+		.name = "wait-sync",
+		.run = repctl_wait_sync,
+		.summary = "wait until both nodes are UpToDate and connected",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--timeout SECONDS]\n"
+"\n"
+"Show resync progress (a bar on a terminal, a line every 5 s otherwise)\n"
+"and exit 0 once in sync; 1 if the link is StandAlone or the timeout\n"
+"passes.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"  -t, --timeout SECONDS  give up after this long (default: never)\n",
+	},
+	{
 		.name = "create-md",
 		.run = repctl_create_md,
 		.summary = "initialise the replication metadata of a node",

@@ -40,6 +40,28 @@ struct repctl_cmd {
 repctl_cmd_fn repctl_create_md;
 repctl_cmd_fn repctl_dump_md;
 repctl_cmd_fn repctl_status;	/* repctl_ctl.c: over the control socket */
+/* repctl_admin.c: state changes over the control socket */
+repctl_cmd_fn repctl_admin;	/* promote, demote, connect, ... */
+repctl_cmd_fn repctl_events;
+repctl_cmd_fn repctl_wait_sync;
+
+/*
+ * Connect to the control socket at path and send one request line; the
+ * socket times out after timeout_s seconds of silence. The fd, or -errno
+ * after printing why.
+ */
+int repctl_ctl_connect(const struct repctl_cmd *cmd, const char *path,
+		       const char *request, unsigned timeout_s);
+/* One request, one reply (parsed; the caller puts it). NULL after
+ * printing why. */
+struct json_object;
+struct json_object *repctl_ctl_call(const struct repctl_cmd *cmd,
+				    const char *path, const char *request,
+				    unsigned timeout_s);
+/* Members of a reply: "-" / 0 / NULL when absent. */
+const char *repctl_jstr(struct json_object *o, const char *k);
+int64_t repctl_jint(struct json_object *o, const char *k);
+struct json_object *repctl_jobj(struct json_object *o, const char *k);
 
 /*
  * Print "Usage: repctl NAME ..." and the command's help to f. Call from a

@@ -18,42 +18,52 @@
 
 #define REPLY_MAX (1u << 20)
 
-/*
- * Send one request line to the daemon at path and return its reply
- * (parsed; the caller puts it). NULL after printing why on failure.
- */
-static json_object *ctl_call(const struct repctl_cmd *cmd, const char *path,
-			     const char *request)
+int repctl_ctl_connect(const struct repctl_cmd *cmd, const char *path,
+		       const char *request, unsigned timeout_s)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 10 };
-	json_object *reply;
-	char *buf = NULL;
-	size_t len = 0;
+	struct timeval tv = { .tv_sec = timeout_s };
 	int fd;
 
 	if (!path || strlen(path) >= sizeof(sa.sun_path)) {
 		repctl_fail(cmd, "%s: socket path too long", path ? path : "");
-		return NULL;
+		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
 		repctl_fail(cmd, "%s: cannot reach repd: %s (is it running?)",
-			    path, strerror(errno));
+			    path, strerror(e));
 		if (fd >= 0)
 			close(fd);
-		return NULL;
+		return -e;
 	}
 	/* a daemon that never answers must not hang the operator */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (send(fd, request, strlen(request), MSG_NOSIGNAL) < 0 ||
 	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
-		repctl_fail(cmd, "%s: %s", path, strerror(errno));
+		int e = errno;
+
+		repctl_fail(cmd, "%s: %s", path, strerror(e));
 		close(fd);
-		return NULL;
+		return -e;
 	}
+	return fd;
+}
+
+json_object *repctl_ctl_call(const struct repctl_cmd *cmd, const char *path,
+			     const char *request, unsigned timeout_s)
+{
+	json_object *reply;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = repctl_ctl_connect(cmd, path, request, timeout_s);
+
+	if (fd < 0)
+		return NULL;
 	buf = malloc(REPLY_MAX);
 	while (buf && len < REPLY_MAX - 1) {
 		ssize_t n = recv(fd, buf + len, REPLY_MAX - 1 - len, 0);
@@ -81,7 +91,7 @@ static json_object *ctl_call(const struct repctl_cmd *cmd, const char *path,
 	return reply;
 }
 
-static const char *jstr(json_object *o, const char *k)
+const char *repctl_jstr(json_object *o, const char *k)
 {
 	json_object *v;
 
@@ -90,7 +100,7 @@ static const char *jstr(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
-static int64_t jint(json_object *o, const char *k)
+int64_t repctl_jint(json_object *o, const char *k)
 {
 	json_object *v;
 
@@ -99,7 +109,7 @@ static int64_t jint(json_object *o, const char *k)
 	return json_object_get_int64(v);
 }
 
-static json_object *jobj(json_object *o, const char *k)
+json_object *repctl_jobj(json_object *o, const char *k)
 {
 	json_object *v;
 
@@ -137,52 +147,52 @@ static void state_word(const char *s, bool tty)
 static void print_status(json_object *r, bool verbose)
 {
 	bool tty = isatty(STDOUT_FILENO);
-	json_object *peer = jobj(r, "peer"), *rs = jobj(r, "resync");
-	json_object *io = jobj(r, "io"), *md = jobj(r, "metadata");
-	json_object *err = jobj(r, "last_error");
+	json_object *peer = repctl_jobj(r, "peer"), *rs = repctl_jobj(r, "resync");
+	json_object *io = repctl_jobj(r, "io"), *md = repctl_jobj(r, "metadata");
+	json_object *err = repctl_jobj(r, "last_error");
 	char b1[32], b2[32];
 
-	printf("%s node %s: role:", jstr(r, "resource"), jstr(r, "node"));
-	state_word(jstr(r, "role"), tty);
+	printf("%s node %s: role:", repctl_jstr(r, "resource"), repctl_jstr(r, "node"));
+	state_word(repctl_jstr(r, "role"), tty);
 	printf(" disk:");
-	state_word(jstr(r, "disk"), tty);
-	printf(" protocol %s\n", jstr(r, "protocol"));
+	state_word(repctl_jstr(r, "disk"), tty);
+	printf(" protocol %s\n", repctl_jstr(r, "protocol"));
 	printf("  connection:");
-	state_word(jstr(r, "connection"), tty);
+	state_word(repctl_jstr(r, "connection"), tty);
 	if (peer) {
-		printf(" peer %s role:%s disk:", jstr(peer, "name"),
-		       jstr(peer, "role"));
-		state_word(jstr(peer, "disk"), tty);
+		printf(" peer %s role:%s disk:", repctl_jstr(peer, "name"),
+		       repctl_jstr(peer, "role"));
+		state_word(repctl_jstr(peer, "disk"), tty);
 	}
 	printf("\n");
-	human_bytes(jint(r, "out_of_sync_bytes"), b1, sizeof(b1));
+	human_bytes(repctl_jint(r, "out_of_sync_bytes"), b1, sizeof(b1));
 	printf("  out of sync: %s\n", b1);
-	if (rs && json_object_get_boolean(jobj(rs, "active"))) {
-		human_bytes(jint(rs, "done_bytes"), b1, sizeof(b1));
-		human_bytes(jint(rs, "total_bytes"), b2, sizeof(b2));
+	if (rs && json_object_get_boolean(repctl_jobj(rs, "active"))) {
+		human_bytes(repctl_jint(rs, "done_bytes"), b1, sizeof(b1));
+		human_bytes(repctl_jint(rs, "total_bytes"), b2, sizeof(b2));
 		printf("  resync: %.1f%% (%s of %s), %.1f MB/s, eta %" PRId64
-		       " s\n", json_object_get_double(jobj(rs, "percent")),
-		       b1, b2, (double)jint(rs, "rate_bytes_per_s") / 1e6,
-		       jint(rs, "eta_s"));
+		       " s\n", json_object_get_double(repctl_jobj(rs, "percent")),
+		       b1, b2, (double)repctl_jint(rs, "rate_bytes_per_s") / 1e6,
+		       repctl_jint(rs, "eta_s"));
 	}
 	if (verbose) {
 		printf("  io: %" PRId64 " NBD connection(s), %" PRId64
 		       " in flight, %" PRId64 " requests, %" PRId64
-		       " awaiting the peer\n", jint(io, "nbd_connections"),
-		       jint(io, "in_flight"), jint(io, "requests"),
-		       jint(io, "peer_pending"));
+		       " awaiting the peer\n", repctl_jint(io, "nbd_connections"),
+		       repctl_jint(io, "in_flight"), repctl_jint(io, "requests"),
+		       repctl_jint(io, "peer_pending"));
 		printf("  metadata: current %s bitmap %s; writes: %" PRId64
 		       " activity-log, %" PRId64 " bitmap, %" PRId64
-		       " superblock\n", jstr(md, "current_uuid"),
-		       jstr(md, "bitmap_uuid"),
-		       jint(md, "activity_log_writes"),
-		       jint(md, "bitmap_writes"),
-		       jint(md, "superblock_writes"));
-		printf("  pid %s, repd %s\n", jstr(r, "pid"),
-		       jstr(r, "version"));
+		       " superblock\n", repctl_jstr(md, "current_uuid"),
+		       repctl_jstr(md, "bitmap_uuid"),
+		       repctl_jint(md, "activity_log_writes"),
+		       repctl_jint(md, "bitmap_writes"),
+		       repctl_jint(md, "superblock_writes"));
+		printf("  pid %s, repd %s\n", repctl_jstr(r, "pid"),
+		       repctl_jstr(r, "version"));
 	}
 	if (err)
-		printf("  last error: %s\n", jstr(err, "message"));
+		printf("  last error: %s\n", repctl_jstr(err, "message"));
 }
 
 int repctl_status(const struct repctl_cmd *cmd, int argc, char **argv)
@@ -223,14 +233,14 @@ int repctl_status(const struct repctl_cmd *cmd, int argc, char **argv)
 		have_target = true;
 		sock = t.node->control.text;
 	}
-	reply = ctl_call(cmd, sock, "{\"cmd\":\"status\"}");
+	reply = repctl_ctl_call(cmd, sock, "{\"cmd\":\"status\"}", 10);
 	if (!reply) {
 		rc = REPCTL_FAIL;
 		goto out;
 	}
 	if (!json_object_object_get_ex(reply, "ok", &ok) ||
 	    !json_object_get_boolean(ok)) {
-		rc = repctl_fail(cmd, "repd: %s", jstr(reply, "error"));
+		rc = repctl_fail(cmd, "repd: %s", repctl_jstr(reply, "error"));
 	} else if (json) {
 		puts(json_object_to_json_string_ext(reply,
 			JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));

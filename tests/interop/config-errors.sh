@@ -105,6 +105,41 @@ expect_error bad-nbd-address 5 '\<nbd\>'
 mkcfg "${res[@]}" "direct-io = maybe" "${node[@]}"
 expect_error bad-direct-io-value 3 'direct-io'
 
+# [handlers]: each on-EVENT is the absolute path of an executable file,
+# checked at load; timeout is whole seconds 1..3600; no other keys.
+printf '#!/bin/sh\nexit 0\n' >"$T/handler.sh"
+chmod 755 "$T/handler.sh"
+printf '#!/bin/sh\nexit 0\n' >"$T/noexec.sh"
+chmod 644 "$T/noexec.sh"
+hdr=("${res[@]}" "${node[@]}" "[handlers]")	# the key is on line 8
+
+mkcfg "${hdr[@]}" "on-split-brain = handler.sh"
+expect_error handler-relative-path 8 'on-split-brain.*absolute'
+
+mkcfg "${hdr[@]}" "on-peer-lost = $T/noexec.sh"
+expect_error handler-not-executable 8 'on-peer-lost.*executable'
+
+mkcfg "${hdr[@]}" "on-io-error = $T/no-such-handler"
+expect_error handler-missing 8 'on-io-error.*No such file'
+
+mkcfg "${hdr[@]}" "on-resync-done = $T"
+expect_error handler-is-directory 8 'on-resync-done.*executable'
+
+mkcfg "${hdr[@]}" "on-role-change = $T/handler.sh" "timeout = 0"
+expect_error handler-timeout-zero 9 '\<timeout\>.*\[handlers\]'
+
+mkcfg "${hdr[@]}" "timeout = 3601"
+expect_error handler-timeout-too-long 8 '\<timeout\>.*\[handlers\]'
+
+mkcfg "${hdr[@]}" "timeout = 1.5"
+expect_error handler-timeout-not-integer 8 '\<timeout\>.*\[handlers\]'
+
+mkcfg "${hdr[@]}" "on-reboot = $T/handler.sh"
+expect_error handler-unknown-key 8 "unknown key 'on-reboot' in \\[handlers\\]"
+
+mkcfg "${hdr[@]}" "on-peer-lost = $T/handler.sh" "on-peer-lost = $T/handler.sh"
+expect_error handler-duplicate-key 9 'duplicate.*on-peer-lost'
+
 # Port in use: a listener we own holds the port.
 "$PYTHON" - "$T/busy.port" <<'EOF' &
 import socket, sys, time
@@ -139,7 +174,8 @@ else
 fi
 
 # Positive control: the same skeleton with nothing wrong serves and stops.
-mkcfg "${res[@]}" ${DIRECT_IO_LINE:+"$DIRECT_IO_LINE"} "${node[@]}"
+mkcfg "${res[@]}" ${DIRECT_IO_LINE:+"$DIRECT_IO_LINE"} "${node[@]}" \
+	"[handlers]" "on-split-brain = $T/handler.sh" "timeout = 5"
 start_repd "$cfg"
 wait_ready "nbd://127.0.0.1:$port/r0"
 stop_repd

@@ -43,7 +43,7 @@ write_pair_config "$cfg" ping-interval=0.5 timeout=2
 create_md "$cfg" alpha
 create_md "$cfg" beta
 start_node beta "$cfg"
-expect_log beta 'waiting for the primary' 10
+expect_log beta 'waiting for peer alpha' 10
 SIZE=$(md_data_size "$cfg" beta)
 
 # case ERE-for-the-reason (empty: any reason)
