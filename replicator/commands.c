@@ -82,6 +82,8 @@ void daemon_view(const struct daemon_state *d, struct node_view *v)
 		v->conn = d->stopping ? "Disconnecting" : "Connecting";
 	else if (ss.resync_active)
 		v->conn = "SyncSource";
+	else if (ss.verify_active)
+		v->conn = "Verifying";
 	else if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
 		v->conn = "SyncTarget";
 	else
@@ -199,6 +201,23 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 		(ss.resync_total - ss.resync_done) * ss.resync_ms /
 		ss.resync_done / 1000 : 0);
 	json_object_object_add(out, "resync", o);
+	o = json_object_new_object();
+	add_bool(o, "active", ss.verify_active);
+	add_bool(o, "stopped_early", ss.verify_failed);
+	add_u64(o, "done_bytes", ss.verify_done);
+	add_u64(o, "total_bytes", ss.verify_total);
+	add_u64(o, "mismatched_blocks", ss.verify_mismatches);
+	{
+		json_object *a = json_object_new_array();
+		uint64_t i;
+
+		for (i = 0; i < ss.verify_mismatches && i < 8; i++)
+			json_object_array_add(a, json_object_new_int64(
+				(int64_t)ss.verify_first[i]));
+		json_object_object_add(o, "first_offsets", a);
+	}
+	add_u64(o, "elapsed_ms", ss.verify_ms);
+	json_object_object_add(out, "verify", o);
 	o = json_object_new_object();
 	add_u64(o, "nbd_connections", ss.conns);
 	add_u64(o, "in_flight", ss.ios_in_flight);
@@ -467,6 +486,61 @@ static int cmd_invalidate(void *ctx, struct ctl_call *call,
 	return 0;
 }
 
+/* Optional non-negative integer member k of req (0 when absent). */
+static int opt_u64(json_object *req, const char *k, uint64_t *ret,
+		   const char **ret_error)
+{
+	json_object *v;
+
+	*ret = 0;
+	if (!json_object_object_get_ex(req, k, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 0) {
+		*ret_error = "offsets must be non-negative integers";
+		return -EINVAL;
+	}
+	*ret = (uint64_t)json_object_get_int64(v);
+	return 0;
+}
+
+static int cmd_verify(void *ctx, struct ctl_call *call, json_object *req,
+		      json_object *out, const char **ret_error)
+{
+	struct daemon_state *d = ctx;
+	struct link_stats ls = { 0 };
+	uint64_t start, stop;
+	int r;
+
+	(void)call;
+	(void)out;
+	if ((r = opt_u64(req, "start", &start, ret_error)) < 0 ||
+	    (r = opt_u64(req, "stop", &stop, ret_error)) < 0)
+		return r;
+	if (!d->link)
+		return refuse(ret_error, "no peer in the config");
+	link_get_stats(d->link, &ls);
+	/* the primary's writes reach the peer in order behind the hash
+	 * requests; driven from a secondary they would race */
+	if (ls.connected && !d->primary && ls.peer_primary)
+		return refuse(ret_error, "run verify on the primary");
+	r = server_start_verify(d->srv, start, stop);
+	switch (r) {
+	case 0:
+		return 0;
+	case -EALREADY:
+		return refuse(ret_error, "a verify is already running");
+	case -EBUSY:
+		return refuse(ret_error, "a resync is running: verify after "
+			      "it finished");
+	case -ENOTCONN:
+		return refuse(ret_error, "not connected to the peer");
+	default:
+		return refuse(ret_error, "start must be below stop and the "
+			      "device size");
+	}
+}
+
 /* ---- events ---- */
 
 static void view_json(const struct node_view *v, json_object *o)
@@ -598,6 +672,7 @@ const struct ctl_cmd daemon_ctl_cmds[] = {
 	{ "resync", cmd_resync },
 	{ "outdate", cmd_outdate },
 	{ "invalidate", cmd_invalidate },
+	{ "verify", cmd_verify },
 	{ "events", cmd_events },
 	{ NULL, NULL },
 };

@@ -118,6 +118,7 @@ struct sec_io {
 	struct peer_data data;		/* DATA fixed part */
 	uint64_t off, len;		/* range written */
 	unsigned flags;			/* STORE_REQ_* */
+	uint32_t hash_bs;		/* RS_HASH block size */
 	bool in_range_list;		/* counted for overlap checks */
 	uint8_t *buf, *zbuf;		/* max_block each */
 	struct store_req sreq;
@@ -335,6 +336,22 @@ static void req_encode(struct link *l, struct link_req *lr)
 		data_payload(l, lr, &d);
 		n = peer_encode_rs_data(t->hdr, sizeof(t->hdr), lr->seq, &d);
 		break;
+	case LINK_REQ_VERIFY: {
+		struct peer_rs_hash rh = {
+			.offset = lr->off, .len = (uint32_t)lr->len,
+			.block_size = lr->block_size,
+		};
+
+		/* the whole packet is the payload, built in zbuf */
+		n = peer_encode_rs_hash(lr->zbuf, PEER_HDR_SIZE +
+					PEER_RS_HASH_SIZE + 8 * lr->n_hashes,
+					lr->seq, &rh, lr->hashes);
+		assert(n > 0);
+		t->si.payload = lr->zbuf;
+		t->si.payload_len = (uint32_t)n;
+		n = 0;
+		break;
+	}
 	case LINK_REQ_TRIM:
 	case LINK_REQ_ZEROES:
 		pr.offset = lr->off;
@@ -351,7 +368,7 @@ static void req_encode(struct link *l, struct link_req *lr)
 		n = peer_encode_flush(t->hdr, sizeof(t->hdr), lr->seq);
 		break;
 	}
-	assert(n > 0);	/* our own requests are always encodable */
+	assert(n >= 0);	/* our own requests are always encodable */
 	t->si.hdr_len = (uint32_t)n;
 }
 
@@ -423,6 +440,8 @@ static int on_ack(struct link_conn *c, const struct peer_hdr *h,
 		req_finish(l, lr, -(int)err);
 		return 0;
 	case PEER_ACK_WRITE:
+		if (lr->type == LINK_REQ_VERIFY)
+			return -EBADMSG;	/* answered by RS_HASH only */
 		req_finish(l, lr, 0);
 		return 0;
 	default:
@@ -562,10 +581,19 @@ static void on_sec_written(struct store_req *r, int res)
 	sec_answer(io, res);
 }
 
+static void on_hash_read(struct engine_op *op, int res);
+
 static void sec_exec(struct sec_io *io)
 {
 	struct link *l = io->l;
 
+	if (io->type == PEER_RS_HASH) {
+		io->stage = SEC_WRITING;	/* a read, ordered like one */
+		io->op.cb = on_hash_read;
+		engine_read(l->p.eng, &io->op, store_fd_for(l->p.store,
+			    io->off, io->len), io->buf, io->len, io->off);
+		return;
+	}
 	io->stage = SEC_WRITING;
 	io->sreq = (struct store_req){
 		.eng = l->p.eng, .st = l->p.store, .zeroes = l->zeroes,
@@ -710,6 +738,93 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 static int on_bitmap(struct link_conn *c, const struct peer_hdr *h,
 		     const uint8_t *p, uint32_t len);
 
+/* ---- online verify: the driver's hashes in, ours out ---- */
+
+/* The driver: the peer's hashes for one of our VERIFY requests. */
+static int on_hash_reply(struct link_conn *c, const struct peer_hdr *h,
+			 const uint8_t *p, uint32_t len)
+{
+	struct link *l = c->l;
+	struct link_req *lr = pend_find(l, h->seq);
+	struct peer_rs_hash rh;
+	uint32_t i;
+
+	if (!lr || lr->tx.si.queued || lr->type != LINK_REQ_VERIFY ||
+	    peer_decode_rs_hash(h, p, len, &rh) < 0 ||
+	    rh.offset != lr->off || rh.len != lr->len ||
+	    rh.block_size != lr->block_size || rh.n_hashes != lr->n_hashes)
+		return -EBADMSG;
+	for (i = 0; i < rh.n_hashes; i++)
+		lr->peer_hashes[i] = peer_rs_hash_at(&rh, i);
+	req_finish(l, lr, 0);
+	return 0;
+}
+
+/* The peer asks for our hashes of a range: order it after the writes
+ * that arrived before it, like a write. */
+static int start_hash(struct link_conn *c, const struct peer_hdr *h,
+		      const uint8_t *p, uint32_t len, struct sec_io *io)
+{
+	struct link *l = c->l;
+	struct peer_rs_hash rh;
+
+	if (peer_decode_rs_hash(h, p, len, &rh) < 0 ||
+	    !peer_range_fits(rh.offset, rh.len, meta_data_size(l->p.meta)) ||
+	    rh.len > l->p.max_block ||
+	    PEER_HDR_SIZE + PEER_RS_HASH_SIZE + 16ull * rh.n_hashes >
+	    l->p.max_block)
+		return -EBADMSG;
+	io->seq = h->seq;
+	io->type = PEER_RS_HASH;
+	io->off = rh.offset;
+	io->len = rh.len;
+	io->hash_bs = rh.block_size;
+	io->flags = 0;
+	sec_submit(io);
+	return 0;
+}
+
+static void on_hash_read(struct engine_op *op, int res)
+{
+	struct sec_io *io = container_of(op, struct sec_io, op);
+	struct link_conn *c = io->conn;
+	uint32_t bs = io->hash_bs, i, n = (uint32_t)((io->len + bs - 1) / bs);
+	/* our hashes after the packet's room in zbuf */
+	uint64_t *hashes = (uint64_t *)(void *)(io->zbuf + io->l->p.max_block /
+						2);
+	struct peer_rs_hash rh = {
+		.offset = io->off, .len = (uint32_t)io->len, .block_size = bs,
+		.reply = true,
+	};
+	int r;
+
+	if (res < 0 || c->state != LC_CONNECTED) {
+		if (res < 0)
+			log_errno(LOG_ERR, res, "verify read at %" PRIu64 "+%"
+				  PRIu64, io->off, io->len);
+		sec_answer(io, res < 0 ? res : -ENOTCONN);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t off = (uint64_t)i * bs;
+		uint64_t len = io->len - off < bs ? io->len - off : bs;
+
+		hashes[i] = peer_xxh3(io->buf + off, len);
+	}
+	r = peer_encode_rs_hash(io->zbuf, io->l->p.max_block / 2, io->seq,
+				&rh, hashes);
+	assert(r > 0);
+	io->in_range_list = false;
+	act_del(io->l, io);
+	io->ack_tx.si.hdr_len = 0;
+	io->ack_tx.si.payload = io->zbuf;
+	io->ack_tx.si.payload_len = (uint32_t)r;
+	io->ack_tx.on_sent = on_ack_sent;
+	tx_queue(c, &io->ack_tx);
+	sec_start_unblocked(io->l);
+	sec_flush_check(io->l);
+}
+
 static void on_refuse_sent(struct link_tx *t)
 {
 	struct link_conn *c = container_of(t, struct link_conn, refuse_tx);
@@ -844,6 +959,19 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 		return r < 0 ? r : (int)fixed;
 	case PEER_BITMAP:
 		return on_bitmap(c, h, p, fixed) < 0 ? -EBADMSG : (int)fixed;
+	case PEER_RS_HASH:
+		if (h->flags & PEER_F_REPLY)
+			return on_hash_reply(c, h, p, fixed) < 0 ? -EBADMSG :
+			       (int)fixed;
+		io = sec_get(c);
+		if (!io)
+			return -ENOBUFS;
+		r = start_hash(c, h, p, fixed, io);
+		if (r < 0) {
+			sec_put(io);
+			return r;
+		}
+		return (int)fixed;
 	case PEER_DATA:
 	case PEER_RS_DATA:
 	case PEER_TRIM:

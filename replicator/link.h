@@ -77,6 +77,8 @@ enum link_req_type {
 	LINK_REQ_ZEROES,
 	LINK_REQ_FLUSH,
 	LINK_REQ_RS_DATA,		/* resync block (source -> target) */
+	LINK_REQ_VERIFY,		/* block hashes; the peer answers with
+					 * its own (settled: peer_hashes) */
 };
 
 #define LINK_TX_HDR_MAX	64u
@@ -96,7 +98,11 @@ struct link_req {
 	unsigned flags;			/* STORE_REQ_FUA, STORE_REQ_NO_HOLE */
 	uint64_t off, len;
 	const uint8_t *data;		/* DATA payload, borrowed */
-	uint8_t *zbuf;			/* lz4 scratch, compress bound bytes */
+	uint8_t *zbuf;			/* lz4 scratch, compress bound bytes;
+					 * VERIFY: its packet is built here */
+	uint32_t block_size, n_hashes;	/* VERIFY */
+	const uint64_t *hashes;		/* VERIFY: ours, n_hashes */
+	uint64_t *peer_hashes;		/* VERIFY: filled before settled(0) */
 	void (*acked)(struct link_req *lr, int err);
 	void (*settled)(struct link_req *lr, int err);
 	/* private */

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "link.h"
 #include "meta.h"
+#include "peer/peer_proto.h"
 #include "sendq.h"
 #include "server.h"
 #include "store_req.h"
@@ -58,6 +59,14 @@
 #define RS_WINDOW_BUSY	2u
 #define RS_BUSY_MS	500u		/* "active": a request this recent */
 #define IO_RESYNC	0xff00u		/* req.type of a resync read */
+#define IO_VERIFY	0xff01u		/* req.type of a verify read */
+/* Online verify: ranges of VR_CHUNK bytes, hashed per granule-sized
+ * block, VR_WINDOW of them in flight. Hashes live in the io's buffer
+ * after the data. */
+#define VR_CHUNK	(4u << 20)
+#define VR_WINDOW	4u
+#define VR_HASHES_AT	(8u << 20)	/* offset in io->buf */
+#define VR_FIRST_MAX	8u		/* mismatching offsets remembered */
 
 struct nbd_io {
 	struct engine_op op;		/* READ, FLUSH, CACHE disk op */
@@ -155,6 +164,16 @@ struct server {
 		uint64_t total, done;	/* bytes, for progress */
 		uint64_t start_ms, last_log_ms;
 	} rs;
+	struct {
+		bool active;		/* an online verify is running */
+		bool failed;		/* it stopped early (link lost, error) */
+		uint64_t cursor, stop;	/* next offset, end of the range */
+		unsigned inflight;
+		uint64_t total, done;	/* bytes */
+		uint64_t mismatches;	/* blocks that differ */
+		uint64_t first[VR_FIRST_MAX];	/* their first offsets */
+		uint64_t start_ms, last_log_ms, end_ms;
+	} vr;
 	uint64_t last_client_ms;	/* last client request admitted */
 };
 
@@ -803,6 +822,189 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 	link_send_sync_state(srv->link, false);
 }
 
+/* ---- online verify (we drive; the peer answers with its hashes) ---- */
+
+static void verify_release(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+
+	wlist_del(srv, io);
+	srv->vr.inflight--;
+	io_put(io);
+	if (srv->blocked_head)
+		start_unblocked(srv);
+}
+
+static void verify_stop(struct server *srv, const char *why)
+{
+	if (!srv->vr.active)
+		return;
+	srv->vr.active = false;
+	srv->vr.failed = true;
+	srv->vr.end_ms = now_ms();
+	log_msg(LOG_ERR, "verify stopped at %" PRIu64 " of %" PRIu64 " bytes: "
+		"%s", srv->vr.done, srv->vr.total, why);
+}
+
+static void on_verify_settled(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+	struct server *srv = io->srv;
+	uint32_t i, n = lr->n_hashes, bs = lr->block_size;
+
+	if (err < 0) {
+		verify_stop(srv, err == -ENOTCONN ? "the peer disconnected" :
+			    strerror(-err));
+		verify_release(io);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t off = io->req.offset + (uint64_t)i * bs;
+		uint64_t len = bs;
+
+		if (lr->hashes[i] == lr->peer_hashes[i])
+			continue;
+		if (off + len > io->req.offset + io->req.len)
+			len = io->req.offset + io->req.len - off;
+		if (srv->vr.mismatches < VR_FIRST_MAX)
+			srv->vr.first[srv->vr.mismatches] = off;
+		if (srv->vr.mismatches < 64)
+			log_msg(LOG_WARNING, "verify: %" PRIu64 "+%" PRIu64
+				" differs from the peer: marked out of sync",
+				off, len);
+		srv->vr.mismatches++;
+		meta_mark_dirty(srv->meta, off, len);
+	}
+	srv->vr.done += io->req.len;
+	verify_release(io);
+}
+
+static void on_verify_acked(struct link_req *lr, int err)
+{
+	(void)lr;	/* everything happens when it settles */
+	(void)err;
+}
+
+static void on_verify_read(struct engine_op *op, int res)
+{
+	struct nbd_io *io = container_of(op, struct nbd_io, op);
+	struct server *srv = io->srv;
+	struct link_req *lr = &io->lreq;
+	uint32_t bs = meta_granularity(srv->meta), i, n;
+	uint64_t *h = (uint64_t *)(void *)(io->buf + VR_HASHES_AT);
+
+	if (res < 0) {
+		log_errno(LOG_ERR, res, "verify read at %" PRIu64 "+%u",
+			  io->req.offset, io->req.len);
+		verify_stop(srv, "local read error");
+		verify_release(io);
+		return;
+	}
+	n = (io->req.len + bs - 1) / bs;
+	for (i = 0; i < n; i++) {
+		uint32_t len = io->req.len - i * bs < bs ?
+			       io->req.len - i * bs : bs;
+
+		h[i] = peer_xxh3(io->buf + (size_t)i * bs, len);
+	}
+	memset(lr, 0, sizeof(*lr));
+	lr->type = LINK_REQ_VERIFY;
+	lr->off = io->req.offset;
+	lr->len = io->req.len;
+	lr->block_size = bs;
+	lr->n_hashes = n;
+	lr->hashes = h;
+	lr->peer_hashes = h + n;
+	lr->zbuf = io->zbuf;
+	lr->acked = on_verify_acked;
+	lr->settled = on_verify_settled;
+	if (link_submit(srv->link, lr) < 0) {
+		verify_stop(srv, "the peer is not connected");
+		verify_release(io);
+	}
+}
+
+static void exec_verify(struct nbd_io *io)
+{
+	io->op.cb = on_verify_read;
+	engine_read(io->srv->eng, &io->op, store_fd_for(io->srv->store,
+		    io->req.offset, io->req.len), io->buf, io->req.len,
+		    io->req.offset);
+}
+
+static void verify_pump(struct server *srv)
+{
+	uint64_t now = now_ms();
+
+	while (srv->vr.active && srv->vr.inflight < VR_WINDOW &&
+	       srv->vr.cursor < srv->vr.stop && srv->free_ios &&
+	       !srv->draining) {
+		struct nbd_io *io;
+		uint64_t len = srv->vr.stop - srv->vr.cursor;
+
+		if (!link_connected(srv->link)) {
+			verify_stop(srv, "the peer disconnected");
+			return;
+		}
+		if (len > VR_CHUNK)
+			len = VR_CHUNK;
+		io = io_get(srv, NULL);
+		memset(&io->req, 0, sizeof(io->req));
+		io->req.type = IO_VERIFY;
+		io->req.offset = srv->vr.cursor;
+		io->req.len = (uint32_t)len;
+		srv->vr.cursor += len;
+		srv->vr.inflight++;
+		io_submit(io);
+	}
+	if (srv->vr.active && srv->vr.cursor >= srv->vr.stop &&
+	    srv->vr.inflight == 0) {
+		uint64_t ms = now - srv->vr.start_ms;
+
+		srv->vr.active = false;
+		srv->vr.end_ms = now;
+		log_msg(srv->vr.mismatches ? LOG_WARNING : LOG_NOTICE,
+			"verify finished: %" PRIu64 " bytes in %" PRIu64 ".%03"
+			PRIu64 " s, %" PRIu64 " block(s) differ%s",
+			srv->vr.done, ms / 1000, ms % 1000, srv->vr.mismatches,
+			srv->vr.mismatches ? "; run `repctl resync` to "
+			"repair them" : "");
+	} else if (srv->vr.active && now - srv->vr.last_log_ms >= 5000) {
+		srv->vr.last_log_ms = now;
+		log_msg(LOG_INFO, "verify: %" PRIu64 " of %" PRIu64 " bytes, %"
+			PRIu64 " block(s) differ", srv->vr.done,
+			srv->vr.total, srv->vr.mismatches);
+	}
+}
+
+int server_start_verify(struct server *srv, uint64_t start, uint64_t stop)
+{
+	uint32_t g = meta_granularity(srv->meta);
+	uint64_t size = meta_data_size(srv->meta);
+
+	if (srv->vr.active)
+		return -EALREADY;
+	if (srv->rs.active)
+		return -EBUSY;
+	if (!srv->link || !link_connected(srv->link))
+		return -ENOTCONN;
+	if (stop == 0 || stop > size)
+		stop = size;
+	start -= start % g;		/* whole blocks */
+	if (start >= stop)
+		return -EINVAL;
+	memset(&srv->vr, 0, sizeof(srv->vr));
+	srv->vr.active = true;
+	srv->vr.cursor = start;
+	srv->vr.stop = stop;
+	srv->vr.total = stop - start;
+	srv->vr.start_ms = srv->vr.last_log_ms = now_ms();
+	log_msg(LOG_NOTICE, "verify of %" PRIu64 "..%" PRIu64 " started",
+		start, stop);
+	verify_pump(srv);
+	return 0;
+}
+
 /* Run a validated request on the local store. */
 static void io_execute(struct nbd_io *io)
 {
@@ -840,6 +1042,9 @@ static void io_execute(struct nbd_io *io)
 	case IO_RESYNC:
 		exec_resync(io);
 		return;
+	case IO_VERIFY:
+		exec_verify(io);
+		return;
 	default:
 		/* nbd_validate_request() admits no other command */
 		abort();
@@ -857,7 +1062,7 @@ static bool is_modifying(uint16_t type)
  * application write can never reach the peer after it. */
 static bool takes_range_lock(uint16_t type)
 {
-	return is_modifying(type) || type == IO_RESYNC;
+	return is_modifying(type) || type == IO_RESYNC || type == IO_VERIFY;
 }
 
 /* Admit a validated, complete request: order it, then execute it. */
@@ -870,7 +1075,7 @@ static void io_submit(struct nbd_io *io)
 		if (srv->rs.active)
 			srv->last_client_ms = now_ms();
 	}
-	if (log_enabled(LOG_DEBUG))
+	if (io->conn && log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "conn %u: %s(%" PRIu64 ", %u) flags=%#x "
 			"cookie=%#" PRIx64, io->conn->id,
 			nbd_cmd_name(io->req.type), io->req.offset,
@@ -1396,6 +1601,8 @@ void server_poll(struct server *srv)
 	}
 	if (srv->rs.active)
 		resync_pump(srv);
+	if (srv->vr.active)
+		verify_pump(srv);
 	if (!srv->paused || !srv->free_ios)
 		return;
 	c = srv->paused;
@@ -1483,4 +1690,12 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;
 	ret->resync_ms = srv->rs.active ? now_ms() - srv->rs.start_ms : 0;
+	ret->verify_active = srv->vr.active;
+	ret->verify_failed = srv->vr.failed;
+	ret->verify_done = srv->vr.done;
+	ret->verify_total = srv->vr.total;
+	ret->verify_mismatches = srv->vr.mismatches;
+	memcpy(ret->verify_first, srv->vr.first, sizeof(ret->verify_first));
+	ret->verify_ms = srv->vr.start_ms ? (srv->vr.active ? now_ms() :
+			 srv->vr.end_ms) - srv->vr.start_ms : 0;
 }

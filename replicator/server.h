@@ -41,6 +41,14 @@ int server_add_listener(struct server *srv, int fd, bool is_unix);
  * or the bitmap asks for one (ctx is the server). */
 void server_on_connected(void *ctx, enum md_uuid_verdict v);
 
+/*
+ * Online verify of [start, stop) (stop 0: the end): compare hashes of
+ * every block with the peer's while clients keep working; blocks that
+ * differ are marked out of sync (`repctl resync` repairs them). 0, or
+ * -EALREADY, -EBUSY (resync running), -ENOTCONN, -EINVAL.
+ */
+int server_start_verify(struct server *srv, uint64_t start, uint64_t stop);
+
 /* Work that must not run inside a completion callback (resuming
  * connections paused for lack of request contexts). Call after every
  * engine_run_once(). */
@@ -72,6 +80,12 @@ struct server_stats {
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */
+	bool verify_active;		/* online verify running (we drive) */
+	bool verify_failed;		/* the last one stopped early */
+	uint64_t verify_done, verify_total;	/* bytes */
+	uint64_t verify_mismatches;	/* blocks that differ */
+	uint64_t verify_first[8];	/* offsets of the first of them */
+	uint64_t verify_ms;		/* duration of the current/last */
 };
 void server_get_stats(const struct server *srv, struct server_stats *ret);
 

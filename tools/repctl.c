@@ -149,6 +149,25 @@ static const struct repctl_cmd commands[] = {
 "      --wait          then wait as wait-sync does\n",
 	},
 	{
+		.name = "verify",
+		.run = repctl_admin,
+		.summary = "compare every block with the peer's, online",
+		.usage =
+"(--config FILE [--node NAME] | --socket PATH) [--start OFFSET]\n"
+"          [--stop OFFSET] [--wait]\n"
+"\n"
+"Hash every block of [start, stop) on both nodes while clients keep\n"
+"working; blocks that differ are logged, counted in status and marked\n"
+"out of sync, and `repctl resync` repairs them. Run it on the primary.\n"
+"\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n"
+"      --start OFFSET  first byte (default 0; K, M, G, T suffixes)\n"
+"      --stop OFFSET   end (default: the device size)\n"
+"      --wait          wait for the end; exit 1 if blocks differ\n",
+	},
+	{
 		.name = "wait-sync",
 		.run = repctl_wait_sync,
 		.summary = "wait until both nodes are UpToDate and connected",

@@ -39,6 +39,7 @@ static const struct admin_spec specs[] = {
 	{ "invalidate", { NULL, NULL }, 10 },
 	{ "outdate", { NULL, NULL }, 10 },
 	{ "resync", { NULL, NULL }, 10 },
+	{ "verify", { NULL, NULL }, 10 },
 };
 
 /* Common options: where the daemon is. */
@@ -83,11 +84,12 @@ static int check_reply(const struct repctl_cmd *cmd, json_object *reply)
 
 static int wait_sync(const struct repctl_cmd *cmd, const char *sock,
 		     unsigned timeout_s);
+static int wait_verify(const struct repctl_cmd *cmd, const char *sock);
 
 int repctl_admin(const struct repctl_cmd *cmd, int argc, char **argv)
 {
 	const struct admin_spec *sp = NULL;
-	struct option opts[7] = {
+	struct option opts[9] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "socket", required_argument, NULL, 's' },
@@ -96,6 +98,7 @@ int repctl_admin(const struct repctl_cmd *cmd, int argc, char **argv)
 	unsigned n_opts = 4;
 	struct where w = { 0 };
 	bool flag = false, wait = false;
+	uint64_t start = 0, stop = 0;
 	json_object *req, *reply;
 	unsigned i;
 	int opt, rc;
@@ -110,9 +113,15 @@ int repctl_admin(const struct repctl_cmd *cmd, int argc, char **argv)
 	if (sp->flag.option)
 		opts[n_opts++] = (struct option){ sp->flag.option, no_argument,
 						  NULL, 'f' };
-	if (strcmp(sp->name, "resync") == 0)
+	if (strcmp(sp->name, "resync") == 0 || strcmp(sp->name, "verify") == 0)
 		opts[n_opts++] = (struct option){ "wait", no_argument, NULL,
 						  'w' };
+	if (strcmp(sp->name, "verify") == 0) {
+		opts[n_opts++] = (struct option){ "start", required_argument,
+						  NULL, 'S' };
+		opts[n_opts++] = (struct option){ "stop", required_argument,
+						  NULL, 'T' };
+	}
 	while ((opt = getopt_long(argc, argv, "c:n:s:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': w.config = optarg; break;
@@ -120,6 +129,14 @@ int repctl_admin(const struct repctl_cmd *cmd, int argc, char **argv)
 		case 's': w.sock = optarg; break;
 		case 'f': flag = true; break;
 		case 'w': wait = true; break;
+		case 'S':
+		case 'T':
+			if (repctl_parse_size(optarg, opt == 'S' ? &start :
+					      &stop) < 0)
+				return repctl_bad_usage(cmd, "--%s: a size in "
+					"bytes (K, M, G, T suffixes)",
+					opt == 'S' ? "start" : "stop");
+			break;
 		case 'h': repctl_usage(cmd, stdout); return REPCTL_OK;
 		default: repctl_usage(cmd, stderr); return REPCTL_USAGE;
 		}
@@ -136,13 +153,20 @@ int repctl_admin(const struct repctl_cmd *cmd, int argc, char **argv)
 	if (sp->flag.member)
 		json_object_object_add(req, sp->flag.member,
 				       json_object_new_boolean(flag));
+	if (start)
+		json_object_object_add(req, "start",
+				       json_object_new_int64((int64_t)start));
+	if (stop)
+		json_object_object_add(req, "stop",
+				       json_object_new_int64((int64_t)stop));
 	reply = repctl_ctl_call(cmd, w.sock, json_object_to_json_string_ext(
 		req, JSON_C_TO_STRING_PLAIN), sp->timeout_s);
 	json_object_put(req);
 	rc = check_reply(cmd, reply);
 	json_object_put(reply);
 	if (rc == REPCTL_OK && wait)
-		rc = wait_sync(cmd, w.sock, 0);
+		rc = strcmp(sp->name, "verify") == 0 ?
+		     wait_verify(cmd, w.sock) : wait_sync(cmd, w.sock, 0);
 	where_close(&w);
 	return rc;
 }
@@ -381,4 +405,45 @@ int repctl_wait_sync(const struct repctl_cmd *cmd, int argc, char **argv)
 	rc = wait_sync(cmd, w.sock, (unsigned)timeout_s);
 	where_close(&w);
 	return rc;
+}
+
+/* verify --wait: until the verify ends; print what it found. 0 if every
+ * block matched, 1 if some differ or it stopped early. */
+static int wait_verify(const struct repctl_cmd *cmd, const char *sock)
+{
+	for (;;) {
+		json_object *r = repctl_ctl_call(cmd, sock,
+						 "{\"cmd\":\"status\"}", 10);
+		json_object *v, *a, *act, *early;
+		int rc = check_reply(cmd, r);
+		size_t i;
+
+		if (rc != REPCTL_OK) {
+			json_object_put(r);
+			return rc;
+		}
+		v = repctl_jobj(r, "verify");
+		act = repctl_jobj(v, "active");
+		if (act && json_object_get_boolean(act)) {
+			json_object_put(r);
+			poll(NULL, 0, 250);
+			continue;
+		}
+		early = repctl_jobj(v, "stopped_early");
+		printf("verified %lld of %lld bytes: %lld block(s) differ\n",
+		       (long long)repctl_jint(v, "done_bytes"),
+		       (long long)repctl_jint(v, "total_bytes"),
+		       (long long)repctl_jint(v, "mismatched_blocks"));
+		a = repctl_jobj(v, "first_offsets");
+		for (i = 0; a && i < json_object_array_length(a); i++)
+			printf("  differs at offset %lld\n", (long long)
+			       json_object_get_int64(
+				       json_object_array_get_idx(a, i)));
+		rc = early && json_object_get_boolean(early) ?
+		     repctl_fail(cmd, "verify stopped early (see the log)") :
+		     repctl_jint(v, "mismatched_blocks") ? REPCTL_FAIL :
+		     REPCTL_OK;
+		json_object_put(r);
+		return rc;
+	}
 }

@@ -79,7 +79,8 @@ static const struct type_info types[] = {
 			    PEER_DATA_SIZE + PEER_MAX_DATA,
 			    PEER_F_COMPRESSED | PEER_F_CHECKSUM },
 	[PEER_RS_HASH]	= { "RS_HASH", PEER_RS_HASH_SIZE + 8,
-			    PEER_RS_HASH_SIZE + 8 * PEER_RS_HASH_MAX_N, 0 },
+			    PEER_RS_HASH_SIZE + 8 * PEER_RS_HASH_MAX_N,
+			    PEER_F_REPLY },
 	[PEER_BITMAP]	= { "BITMAP", PEER_BITMAP_SIZE + 8,
 			    PEER_BITMAP_SIZE + PEER_BITMAP_MAX_BYTES,
 			    PEER_F_LAST },
@@ -753,7 +754,7 @@ int peer_encode_rs_hash(uint8_t *buf, size_t cap, uint64_t seq,
 
 	if (count == 0)
 		return -EINVAL;
-	n = start_packet(buf, cap, PEER_RS_HASH, 0,
+	n = start_packet(buf, cap, PEER_RS_HASH, h->reply ? PEER_F_REPLY : 0,
 			 PEER_RS_HASH_SIZE + 8 * count, seq);
 	if (n < 0)
 		return n;
@@ -783,6 +784,7 @@ int peer_decode_rs_hash(const struct peer_hdr *hdr, const uint8_t *p,
 	    hdr->len != PEER_RS_HASH_SIZE + 8 * (uint64_t)h.n_hashes)
 		return -EBADMSG;
 	h.hashes = p + PEER_RS_HASH_SIZE;
+	h.reply = hdr->flags & PEER_F_REPLY;
 	*ret_hash = h;
 	return 0;
 }

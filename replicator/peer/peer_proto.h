@@ -82,6 +82,8 @@ enum peer_flag {
 	PEER_F_LAST		= 1u << 4,	/* BITMAP: final chunk */
 	PEER_F_RECV_ACK		= 1u << 5,	/* DATA, TRIM, WRITE_ZEROES:
 						 * send ACK_RECV (protocol B) */
+	PEER_F_REPLY		= 1u << 6,	/* RS_HASH: the receiver's own
+						 * hashes, answering ours */
 };
 
 struct peer_hdr {
@@ -330,6 +332,7 @@ struct peer_rs_hash {
 	uint32_t len;			/* range bytes, 1..PEER_MAX_DATA */
 	uint32_t block_size;		/* power of two, 512 B..1 MiB */
 	uint32_t n_hashes;		/* ceil(len / block_size) */
+	bool reply;			/* PEER_F_REPLY */
 	const uint8_t *hashes;		/* decode: borrowed from p, n_hashes
 					 * big-endian u64; use peer_rs_hash_at */
 };

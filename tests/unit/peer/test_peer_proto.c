@@ -114,7 +114,7 @@ static const struct {
 	{ PEER_PONG, 8, 8, 0 },
 	{ PEER_RS_REQUEST, 16, 16, 0 },
 	{ PEER_RS_DATA, 25, 24 + 32 * MiB, 0x0006 },
-	{ PEER_RS_HASH, 24, 16 + 8 * 65536, 0 },
+	{ PEER_RS_HASH, 24, 16 + 8 * 65536, PEER_F_REPLY },
 	{ PEER_BITMAP, 24, 16 + 32 * MiB, 0x0010 },
 	{ PEER_STATE, 16, 16, 0 },
 };
@@ -852,6 +852,14 @@ static void test_rt_rs_hash(void)
 	CU_ASSERT_EQUAL(got.n_hashes, 3);
 	for (uint32_t i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(peer_rs_hash_at(&got, i), hashes[i]);
+	CU_ASSERT_FALSE(got.reply);
+	/* the answer to it: same layout, flag REPLY */
+	h.reply = true;
+	CU_ASSERT_EQUAL(peer_encode_rs_hash(b, n, 5, &h, hashes), (int)n);
+	CU_ASSERT_EQUAL(peer_decode_hdr(b, n, &hdr), 0);
+	CU_ASSERT_EQUAL(hdr.flags, PEER_F_REPLY);
+	CU_ASSERT_EQUAL(peer_decode_rs_hash(&hdr, b + 24, 40, &got), 0);
+	CU_ASSERT_TRUE(got.reply);
 	free(b);
 }
 
