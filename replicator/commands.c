@@ -197,6 +197,7 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 				  (double)ss.resync_total : 100.0));
 	add_u64(o, "rate_bytes_per_s", ss.resync_ms ?
 		ss.resync_done * 1000 / ss.resync_ms : 0);
+	add_u64(o, "sent_bytes", ss.resync_sent);
 	add_u64(o, "eta_s", ss.resync_active && ss.resync_done ?
 		(ss.resync_total - ss.resync_done) * ss.resync_ms /
 		ss.resync_done / 1000 : 0);

@@ -2,6 +2,7 @@
  * INI config loading on top of inih. inih does the lexing; we count lines
  * through our own reader so every key and section keeps its line number.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stddef.h>
@@ -151,6 +152,8 @@ static int handle_resource_key(struct parse_state *ps, const char *key,
 		{ "timeout", offsetof(struct config, timeout) },
 		{ "on-peer-loss", offsetof(struct config, on_peer_loss) },
 		{ "secondary-reads", offsetof(struct config, secondary_reads) },
+		{ "resync-rate", offsetof(struct config, resync_rate) },
+		{ "resync-checksum", offsetof(struct config, resync_checksum) },
 	};
 	size_t i;
 
@@ -284,6 +287,43 @@ static int check_seconds(struct config *cfg, const struct config_value *v,
 	return -EINVAL;
 }
 
+/* "0", "500K", "100M", "1G" (powers of 1024): bytes. -EINVAL. */
+static int parse_rate(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'K': case 'k': v <<= 10; end++; break;
+	case 'M': case 'm': v <<= 20; end++; break;
+	case 'G': case 'g': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end || v > (1ull << 40))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int check_rate(const struct config *cfg, const struct config_value *v,
+		      const char *key, char *err, size_t errlen)
+{
+	uint64_t b;
+
+	if (!v->line || parse_rate(v->text, &b) == 0)
+		return 0;
+	snprintf(err, errlen, "%s:%u: '%s' must be bytes per second with an "
+		 "optional K, M or G suffix (0: no limit), not '%s'", cfg->path,
+		 v->line, key, v->text);
+	return -EINVAL;
+}
+
 static int check_repl(struct config *cfg, char *err, size_t errlen)
 {
 	static const char *const protocols[] = { "A", "B", "C", NULL };
@@ -314,6 +354,12 @@ static int check_repl(struct config *cfg, char *err, size_t errlen)
 	if (r == 0)
 		r = check_bool(cfg, &cfg->secondary_reads, "secondary-reads",
 			       err, errlen);
+	if (r == 0)
+		r = check_bool(cfg, &cfg->resync_checksum, "resync-checksum",
+			       err, errlen);
+	if (r == 0)
+		r = check_rate(cfg, &cfg->resync_rate, "resync-rate", err,
+			       errlen);
 	for (i = 0; r == 0 && i < cfg->n_nodes; i++)
 		r = check_choice(cfg, &cfg->nodes[i].initial_role,
 				 "initial-role", roles, "primary or secondary",
@@ -321,9 +367,12 @@ static int check_repl(struct config *cfg, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	config_get_repl(cfg, &rp);
-	if (cfg->timeout.line && rp.timeout_ms <= rp.ping_ms) {
-		snprintf(err, errlen, "%s:%u: 'timeout' must be longer than "
-			 "'ping-interval'", cfg->path, cfg->timeout.line);
+	if ((cfg->timeout.line || cfg->ping_interval.line) &&
+	    rp.timeout_ms <= rp.ping_ms) {
+		snprintf(err, errlen, "%s:%u: 'timeout' (default 5) must be "
+			 "longer than 'ping-interval'", cfg->path,
+			 cfg->timeout.line ? cfg->timeout.line :
+			 cfg->ping_interval.line);
 		return -EINVAL;
 	}
 	if (cfg->n_nodes > 2) {
@@ -552,6 +601,11 @@ void config_get_repl(const struct config *cfg, struct config_repl *ret)
 	if (cfg->secondary_reads.line)
 		config_parse_bool(cfg->secondary_reads.text,
 				  &ret->secondary_reads);
+	if (cfg->resync_rate.line)
+		parse_rate(cfg->resync_rate.text, &ret->resync_rate);
+	if (cfg->resync_checksum.line)
+		config_parse_bool(cfg->resync_checksum.text,
+				  &ret->resync_checksum);
 }
 
 const struct config_node *config_peer_of(const struct config *cfg,

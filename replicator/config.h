@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "handler.h"
@@ -48,6 +49,8 @@ struct config {
 	struct config_value timeout;	/* seconds, default 5 */
 	struct config_value on_peer_loss; /* continue|suspend */
 	struct config_value secondary_reads; /* yes|no, default no */
+	struct config_value resync_rate;	/* bytes/s ceiling, K/M/G */
+	struct config_value resync_checksum;	/* yes|no, default no */
 	/* [handlers]: absolute path per enum handler_event ("on-" + its
 	 * handler_event_name() is the key), and the kill timeout. */
 	struct config_value handler[HANDLER_EVENT_COUNT];
@@ -81,6 +84,8 @@ struct config_repl {
 	unsigned ping_ms, timeout_ms;
 	bool suspend_on_loss;
 	bool secondary_reads;
+	uint64_t resync_rate;		/* bytes/s, 0 = no ceiling */
+	bool resync_checksum;		/* compare hashes before sending */
 };
 void config_get_repl(const struct config *cfg, struct config_repl *ret);
 

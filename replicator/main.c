@@ -458,7 +458,8 @@ int main(int argc, char **argv)
 		.engine = d.eng, .store = &store, .meta = meta,
 		.link = d.link, .export = &export,
 		.max_ios = MAX_IOS, .max_conn_ios = MAX_CONN_IOS,
-		.max_conns = MAX_CONNS,
+		.max_conns = MAX_CONNS, .resync_rate = repl.resync_rate,
+		.resync_checksum = repl.resync_checksum,
 	};
 	r = server_new(&sp, &d.srv);
 	if (r < 0) {

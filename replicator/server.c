@@ -56,7 +56,8 @@
 /* While clients are active the resync keeps only this many blocks in
  * flight, so a client's write waits behind at most that much resync data
  * in the link (a first step towards the rate controller). */
-#define RS_WINDOW_BUSY	2u
+#define RS_WINDOW_BUSY	1u
+#define RS_CHUNK_BUSY	(128u << 10)	/* ... of at most this size */
 #define RS_BUSY_MS	500u		/* "active": a request this recent */
 #define IO_RESYNC	0xff00u		/* req.type of a resync read */
 #define IO_VERIFY	0xff01u		/* req.type of a verify read */
@@ -163,6 +164,10 @@ struct server {
 		unsigned inflight;	/* resync reads/sends in flight */
 		uint64_t total, done;	/* bytes, for progress */
 		uint64_t start_ms, last_log_ms;
+		uint64_t sent;		/* block bytes sent (not hashes) */
+		uint64_t rate;		/* ceiling, bytes/s; 0: none */
+		bool checksum;		/* compare hashes first */
+		uint64_t credit_ms;	/* rate: time the bytes so far need */
 	} rs;
 	struct {
 		bool active;		/* an online verify is running */
@@ -678,18 +683,22 @@ static void resync_release(struct nbd_io *io)
 		start_unblocked(srv);
 }
 
+static void rs_interrupted(struct server *srv)
+{
+	/* the bits stay set: the next connection resumes from them */
+	if (srv->rs.active)
+		log_msg(LOG_WARNING, "resync interrupted at %" PRIu64 " of %"
+			PRIu64 " bytes", srv->rs.done, srv->rs.total);
+	srv->rs.active = false;
+}
+
 static void on_rs_settled(struct link_req *lr, int err)
 {
 	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
 	struct server *srv = io->srv;
 
 	if (err < 0) {
-		/* the bits stay set: the next connection resumes from them */
-		if (srv->rs.active)
-			log_msg(LOG_WARNING, "resync interrupted at %" PRIu64
-				" of %" PRIu64 " bytes", srv->rs.done,
-				srv->rs.total);
-		srv->rs.active = false;
+		rs_interrupted(srv);
 	} else {
 		/* only now may the bits go: the target has the blocks */
 		meta_clear_dirty(srv->meta, io->req.offset, io->req.len);
@@ -704,11 +713,111 @@ static void on_rs_acked(struct link_req *lr, int err)
 	(void)err;
 }
 
+/* Send [off, off + len) of io's buffer: zero runs as WRITE_ZEROES. */
+static int rs_send(struct nbd_io *io, uint64_t off, uint64_t len,
+		   void (*settled)(struct link_req *, int))
+{
+	struct server *srv = io->srv;
+	struct link_req *lr = &io->lreq;
+	const uint8_t *data = io->buf + (off - io->req.offset);
+
+	memset(lr, 0, sizeof(*lr));
+	lr->type = all_zero(data, len) ? LINK_REQ_ZEROES : LINK_REQ_RS_DATA;
+	lr->off = off;
+	lr->len = len;
+	lr->data = data;
+	lr->zbuf = io->zbuf;
+	lr->acked = on_rs_acked;
+	lr->settled = settled;
+	if (lr->type == LINK_REQ_RS_DATA)
+		srv->rs.sent += len;
+	return link_submit(srv->link, lr);
+}
+
+/*
+ * Checksum resync: the peer's hashes of io's range are in; send the
+ * blocks that differ, one run at a time (io->chunk_pos: the next block
+ * index to look at), then clear the range.
+ */
+static void rs_send_differing(struct nbd_io *io);
+
+static void on_rs_piece_settled(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	if (err < 0) {
+		rs_interrupted(io->srv);
+		resync_release(io);
+		return;
+	}
+	rs_send_differing(io);
+}
+
+static void rs_send_differing(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+	const uint64_t *mine = (const uint64_t *)(void *)(io->buf +
+							  VR_HASHES_AT);
+	const uint64_t *theirs = mine + io->chunk_len;
+	uint32_t n = io->chunk_len, bs = meta_granularity(srv->meta);
+	uint64_t i = io->chunk_pos, j, off, end;
+
+	while (i < n && mine[i] == theirs[i])
+		i++;
+	if (i == n) {
+		meta_clear_dirty(srv->meta, io->req.offset, io->req.len);
+		srv->rs.done += io->req.len;
+		resync_release(io);
+		return;
+	}
+	for (j = i + 1; j < n && mine[j] != theirs[j]; j++)
+		;
+	off = io->req.offset + i * bs;
+	end = io->req.offset + j * bs;
+	if (end > io->req.offset + io->req.len)
+		end = io->req.offset + io->req.len;
+	io->chunk_pos = j;
+	if (rs_send(io, off, end - off, on_rs_piece_settled) < 0) {
+		rs_interrupted(srv);
+		resync_release(io);
+	}
+}
+
+static void on_rs_hashes(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	if (err < 0) {
+		rs_interrupted(io->srv);
+		resync_release(io);
+		return;
+	}
+	io->chunk_pos = 0;
+	rs_send_differing(io);
+}
+
+/* Hash io's range per block into io->buf + VR_HASHES_AT; the count. */
+static uint32_t hash_blocks(struct nbd_io *io, uint32_t bs)
+{
+	uint64_t *h = (uint64_t *)(void *)(io->buf + VR_HASHES_AT);
+	uint32_t i, n = (io->req.len + bs - 1) / bs;
+
+	for (i = 0; i < n; i++) {
+		uint32_t len = io->req.len - i * bs < bs ?
+			       io->req.len - i * bs : bs;
+
+		h[i] = peer_xxh3(io->buf + (size_t)i * bs, len);
+	}
+	return n;
+}
+
 static void on_rs_read(struct engine_op *op, int res)
 {
 	struct nbd_io *io = container_of(op, struct nbd_io, op);
 	struct server *srv = io->srv;
 	struct link_req *lr = &io->lreq;
+	uint32_t bs = meta_granularity(srv->meta);
+	int r;
 
 	if (res < 0) {
 		log_errno(LOG_ERR, res, "resync read at %" PRIu64 "+%u; "
@@ -717,17 +826,26 @@ static void on_rs_read(struct engine_op *op, int res)
 		resync_release(io);
 		return;
 	}
-	/* zero blocks travel as WRITE_ZEROES, not as data */
-	lr->type = all_zero(io->buf, io->req.len) ? LINK_REQ_ZEROES :
-						    LINK_REQ_RS_DATA;
-	lr->flags = 0;
-	lr->off = io->req.offset;
-	lr->len = io->req.len;
-	lr->data = io->buf;
-	lr->zbuf = io->zbuf;
-	lr->acked = on_rs_acked;
-	lr->settled = on_rs_settled;
-	if (link_submit(srv->link, lr) < 0) {
+	if (srv->rs.checksum && !all_zero(io->buf, io->req.len)) {
+		/* ask for the peer's hashes first; send what differs */
+		memset(lr, 0, sizeof(*lr));
+		lr->type = LINK_REQ_VERIFY;
+		lr->off = io->req.offset;
+		lr->len = io->req.len;
+		lr->block_size = bs;
+		lr->n_hashes = hash_blocks(io, bs);
+		lr->hashes = (uint64_t *)(void *)(io->buf + VR_HASHES_AT);
+		lr->peer_hashes = (uint64_t *)(void *)(io->buf +
+			VR_HASHES_AT) + lr->n_hashes;
+		lr->zbuf = io->zbuf;
+		lr->acked = on_rs_acked;
+		lr->settled = on_rs_hashes;
+		io->chunk_len = lr->n_hashes;
+		r = link_submit(srv->link, lr);
+	} else {
+		r = rs_send(io, io->req.offset, io->req.len, on_rs_settled);
+	}
+	if (r < 0) {
 		srv->rs.active = false;
 		resync_release(io);
 	}
@@ -747,8 +865,9 @@ static void resync_finish(struct server *srv)
 
 	srv->rs.active = false;
 	log_msg(LOG_NOTICE, "resync finished: %" PRIu64 " bytes in %" PRIu64
-		".%03" PRIu64 " s (%.1f MB/s)", srv->rs.done, ms / 1000,
-		ms % 1000, ms ? srv->rs.done / 1e3 / (double)ms : 0.0);
+		".%03" PRIu64 " s (%.1f MB/s), %" PRIu64 " bytes of blocks sent",
+		srv->rs.done, ms / 1000, ms % 1000,
+		ms ? srv->rs.done / 1e3 / (double)ms : 0.0, srv->rs.sent);
 	if (meta_sync_source_done(srv->meta) == 0)
 		link_send_sync_state(srv->link, true);
 }
@@ -757,14 +876,19 @@ static void resync_pump(struct server *srv)
 {
 	struct meta_stats ms;
 	uint64_t off, len, now = now_ms();
-	unsigned window = now - srv->last_client_ms < RS_BUSY_MS ?
-			  RS_WINDOW_BUSY : RS_WINDOW;
+	bool busy = now - srv->last_client_ms < RS_BUSY_MS;
+	unsigned window = busy ? RS_WINDOW_BUSY : RS_WINDOW;
 
 	while (srv->rs.active && srv->rs.inflight < window &&
 	       srv->free_ios && link_connected(srv->link) && !srv->draining) {
 		struct nbd_io *io;
 
-		if (meta_next_dirty(srv->meta, srv->rs.cursor, RS_CHUNK, &off,
+		/* resync-rate: the bytes so far may not need more time than
+		 * has passed (a burst of one chunk after an idle spell) */
+		if (srv->rs.rate && srv->rs.credit_ms > now - srv->rs.start_ms)
+			break;
+		if (meta_next_dirty(srv->meta, srv->rs.cursor,
+				    busy ? RS_CHUNK_BUSY : RS_CHUNK, &off,
 				    &len) < 0) {
 			if (srv->rs.inflight)
 				break;	/* wait for them before a new pass */
@@ -777,6 +901,8 @@ static void resync_pump(struct server *srv)
 			continue;
 		}
 		srv->rs.cursor = off + len;
+		if (srv->rs.rate)
+			srv->rs.credit_ms += len * 1000 / srv->rs.rate;
 		io = io_get(srv, NULL);
 		memset(&io->req, 0, sizeof(io->req));
 		io->req.type = IO_RESYNC;
@@ -816,9 +942,12 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 	srv->rs.cursor = 0;
 	srv->rs.total = ms.dirty_bytes;
 	srv->rs.done = 0;
+	srv->rs.sent = 0;
+	srv->rs.credit_ms = 0;
 	srv->rs.start_ms = srv->rs.last_log_ms = now_ms();
-	log_msg(LOG_NOTICE, "resync to the peer: %" PRIu64 " bytes (%s)",
-		ms.dirty_bytes, md_uuid_verdict_name(v));
+	log_msg(LOG_NOTICE, "resync to the peer: %" PRIu64 " bytes (%s%s)",
+		ms.dirty_bytes, md_uuid_verdict_name(v), srv->rs.checksum ?
+		", checksum-based" : "");
 	link_send_sync_state(srv->link, false);
 }
 
@@ -890,7 +1019,7 @@ static void on_verify_read(struct engine_op *op, int res)
 	struct nbd_io *io = container_of(op, struct nbd_io, op);
 	struct server *srv = io->srv;
 	struct link_req *lr = &io->lreq;
-	uint32_t bs = meta_granularity(srv->meta), i, n;
+	uint32_t bs = meta_granularity(srv->meta), n;
 	uint64_t *h = (uint64_t *)(void *)(io->buf + VR_HASHES_AT);
 
 	if (res < 0) {
@@ -900,13 +1029,7 @@ static void on_verify_read(struct engine_op *op, int res)
 		verify_release(io);
 		return;
 	}
-	n = (io->req.len + bs - 1) / bs;
-	for (i = 0; i < n; i++) {
-		uint32_t len = io->req.len - i * bs < bs ?
-			       io->req.len - i * bs : bs;
-
-		h[i] = peer_xxh3(io->buf + (size_t)i * bs, len);
-	}
+	n = hash_blocks(io, bs);
 	memset(lr, 0, sizeof(*lr));
 	lr->type = LINK_REQ_VERIFY;
 	lr->off = io->req.offset;
@@ -1540,6 +1663,8 @@ int server_new(const struct server_params *p, struct server **ret)
 	srv->meta = p->meta;
 	srv->link = p->link;
 	srv->export = p->export;
+	srv->rs.rate = p->resync_rate;
+	srv->rs.checksum = p->resync_checksum;
 	srv->max_ios = p->max_ios;
 	srv->max_conn_ios = p->max_conn_ios;
 	srv->max_conns = p->max_conns;
@@ -1690,6 +1815,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;
 	ret->resync_ms = srv->rs.active ? now_ms() - srv->rs.start_ms : 0;
+	ret->resync_sent = srv->rs.sent;
 	ret->verify_active = srv->vr.active;
 	ret->verify_failed = srv->vr.failed;
 	ret->verify_done = srv->vr.done;

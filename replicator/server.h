@@ -27,6 +27,8 @@ struct server_params {
 	unsigned max_ios;		/* request contexts in the pool */
 	unsigned max_conn_ios;		/* in flight per connection */
 	unsigned max_conns;		/* simultaneous connections */
+	uint64_t resync_rate;		/* bytes/s ceiling, 0: none */
+	bool resync_checksum;		/* send only blocks whose hash differs */
 };
 
 /* Allocate the server and its fixed pools. 0 or -errno. */
@@ -80,6 +82,7 @@ struct server_stats {
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */
+	uint64_t resync_sent;		/* block bytes sent (checksum: less) */
 	bool verify_active;		/* online verify running (we drive) */
 	bool verify_failed;		/* the last one stopped early */
 	uint64_t verify_done, verify_total;	/* bytes */
