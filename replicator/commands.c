@@ -43,6 +43,11 @@ static const char *disk_name(int disk)
 static const char *local_disk(const struct daemon_state *d)
 {
 	const struct md_super *sb = meta_super(d->meta);
+	struct server_stats ss;
+
+	server_get_stats(d->srv, &ss);
+	if (ss.detached)
+		return "Diskless";
 
 	if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
 		return "Inconsistent";
@@ -654,6 +659,15 @@ void daemon_poll(struct daemon_state *d)
 	}
 	d->last = v;
 	d->last_valid = true;
+}
+
+void daemon_on_detach(void *ctx)
+{
+	struct daemon_state *d = ctx;
+	struct node_view v;
+
+	daemon_view(d, &v);
+	daemon_handler(d, HANDLER_IO_ERROR, &v);
 }
 
 void daemon_abort_calls(struct daemon_state *d)

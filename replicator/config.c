@@ -154,6 +154,7 @@ static int handle_resource_key(struct parse_state *ps, const char *key,
 		{ "secondary-reads", offsetof(struct config, secondary_reads) },
 		{ "resync-rate", offsetof(struct config, resync_rate) },
 		{ "resync-checksum", offsetof(struct config, resync_checksum) },
+		{ "on-io-error", offsetof(struct config, on_io_error) },
 	};
 	size_t i;
 
@@ -331,6 +332,7 @@ static int check_repl(struct config *cfg, char *err, size_t errlen)
 	static const char *const integ[] = { "none", "crc32c", NULL };
 	static const char *const loss[] = { "continue", "suspend", NULL };
 	static const char *const roles[] = { "primary", "secondary", NULL };
+	static const char *const ioerr[] = { "detach", "fail", NULL };
 	struct config_repl rp;
 	unsigned i;
 	int r;
@@ -360,6 +362,9 @@ static int check_repl(struct config *cfg, char *err, size_t errlen)
 	if (r == 0)
 		r = check_rate(cfg, &cfg->resync_rate, "resync-rate", err,
 			       errlen);
+	if (r == 0)
+		r = check_choice(cfg, &cfg->on_io_error, "on-io-error", ioerr,
+				 "detach or fail", err, errlen);
 	for (i = 0; r == 0 && i < cfg->n_nodes; i++)
 		r = check_choice(cfg, &cfg->nodes[i].initial_role,
 				 "initial-role", roles, "primary or secondary",
@@ -606,6 +611,8 @@ void config_get_repl(const struct config *cfg, struct config_repl *ret)
 	if (cfg->resync_checksum.line)
 		config_parse_bool(cfg->resync_checksum.text,
 				  &ret->resync_checksum);
+	ret->io_error_detach = !cfg->on_io_error.line ||
+			       strcasecmp(cfg->on_io_error.text, "fail") != 0;
 }
 
 const struct config_node *config_peer_of(const struct config *cfg,

@@ -51,6 +51,7 @@ struct config {
 	struct config_value secondary_reads; /* yes|no, default no */
 	struct config_value resync_rate;	/* bytes/s ceiling, K/M/G */
 	struct config_value resync_checksum;	/* yes|no, default no */
+	struct config_value on_io_error;	/* detach|fail, default detach */
 	/* [handlers]: absolute path per enum handler_event ("on-" + its
 	 * handler_event_name() is the key), and the kill timeout. */
 	struct config_value handler[HANDLER_EVENT_COUNT];
@@ -86,6 +87,7 @@ struct config_repl {
 	bool secondary_reads;
 	uint64_t resync_rate;		/* bytes/s, 0 = no ceiling */
 	bool resync_checksum;		/* compare hashes before sending */
+	bool io_error_detach;		/* on-io-error = detach */
 };
 void config_get_repl(const struct config *cfg, struct config_repl *ret);
 

@@ -72,6 +72,9 @@ void daemon_view(const struct daemon_state *d, struct node_view *ret);
  * any change of state; finish a demote waiting for its clients. */
 void daemon_poll(struct daemon_state *d);
 
+/* server_params.on_detach: the local disk failed (ctx: the daemon). */
+void daemon_on_detach(void *ctx);
+
 /* Shutting down: answer anything still waiting. */
 void daemon_abort_calls(struct daemon_state *d);
 

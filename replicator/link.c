@@ -119,6 +119,7 @@ struct sec_io {
 	uint64_t off, len;		/* range written */
 	unsigned flags;			/* STORE_REQ_* */
 	uint32_t hash_bs;		/* RS_HASH block size */
+	bool read_reply;		/* RS_DATA answering our RS_REQUEST */
 	bool in_range_list;		/* counted for overlap checks */
 	uint8_t *buf, *zbuf;		/* max_block each */
 	struct store_req sreq;
@@ -154,6 +155,7 @@ struct link {
 	struct md_gen sb_peer_gen;	/* the peer's, at split brain */
 	bool sb_peer_known;
 	bool discard_my_data;		/* resolve the next split brain so */
+	bool diskless;			/* our disk failed: detached */
 	uint64_t features;		/* negotiated */
 	/* requests sent to the peer (the primary's writes, resync) */
 	uint64_t next_seq;
@@ -336,6 +338,15 @@ static void req_encode(struct link *l, struct link_req *lr)
 		data_payload(l, lr, &d);
 		n = peer_encode_rs_data(t->hdr, sizeof(t->hdr), lr->seq, &d);
 		break;
+	case LINK_REQ_READ: {
+		struct peer_rs_request rq = {
+			.offset = lr->off, .len = (uint32_t)lr->len,
+		};
+
+		n = peer_encode_rs_request(t->hdr, sizeof(t->hdr), lr->seq,
+					   &rq);
+		break;
+	}
 	case LINK_REQ_VERIFY: {
 		struct peer_rs_hash rh = {
 			.offset = lr->off, .len = (uint32_t)lr->len,
@@ -440,8 +451,8 @@ static int on_ack(struct link_conn *c, const struct peer_hdr *h,
 		req_finish(l, lr, -(int)err);
 		return 0;
 	case PEER_ACK_WRITE:
-		if (lr->type == LINK_REQ_VERIFY)
-			return -EBADMSG;	/* answered by RS_HASH only */
+		if (lr->type == LINK_REQ_VERIFY || lr->type == LINK_REQ_READ)
+			return -EBADMSG;	/* answered with data only */
 		req_finish(l, lr, 0);
 		return 0;
 	default:
@@ -515,6 +526,7 @@ static struct sec_io *sec_get(struct link_conn *c)
 	io->conn = c;
 	c->refs++;
 	io->in_range_list = false;
+	io->read_reply = false;
 	io->ack_tx.si.queued = io->recv_tx.si.queued = false;
 	return io;
 }
@@ -583,10 +595,65 @@ static void on_sec_written(struct store_req *r, int res)
 
 static void on_hash_read(struct engine_op *op, int res);
 
+/* RS_REQUEST: our copy of the range goes back as RS_DATA. */
+static void on_request_read(struct engine_op *op, int res)
+{
+	struct sec_io *io = container_of(op, struct sec_io, op);
+	struct link *l = io->l;
+	struct link_conn *c = io->conn;
+	struct peer_data d = {
+		.offset = io->off, .raw_len = (uint32_t)io->len,
+		.wire_len = (uint32_t)io->len,
+	};
+	int n;
+
+	if (res < 0 || c->state != LC_CONNECTED) {
+		if (res < 0)
+			log_errno(LOG_ERR, res, "read for the peer at %" PRIu64
+				  "+%" PRIu64, io->off, io->len);
+		sec_answer(io, res < 0 ? res : -ENOTCONN);
+		return;
+	}
+	if (l->p.checksum && (l->features & PEER_FEAT_CRC32C)) {
+		d.flags |= PEER_F_CHECKSUM;
+		d.crc32c = peer_crc32c(io->buf, io->len);
+	}
+	n = peer_encode_rs_data(io->ack_tx.hdr, sizeof(io->ack_tx.hdr),
+				io->seq, &d);
+	assert(n > 0);
+	io->in_range_list = false;
+	act_del(l, io);
+	io->ack_tx.si.hdr_len = (uint32_t)n;
+	io->ack_tx.si.payload = io->buf;
+	io->ack_tx.si.payload_len = (uint32_t)io->len;
+	io->ack_tx.on_sent = on_ack_sent;
+	tx_queue(c, &io->ack_tx);
+	sec_start_unblocked(l);
+	sec_flush_check(l);
+}
+
 static void sec_exec(struct sec_io *io)
 {
 	struct link *l = io->l;
 
+	if (io->type == PEER_RS_REQUEST) {
+		io->stage = SEC_WRITING;	/* a read, ordered like one */
+		io->op.cb = on_request_read;
+		engine_read(l->p.eng, &io->op, store_fd_for(l->p.store,
+			    io->off, io->len), io->buf, io->len, io->off);
+		return;
+	}
+	if (io->conn->peer_disk == PEER_DISK_DISKLESS &&
+	    io->type != PEER_RS_HASH) {
+		/* the primary's disk failed: this copy is the only one; it
+		 * becomes a generation of its own, every change tracked for
+		 * the day the primary's disk returns */
+		if (meta_before_degraded_write(l->p.meta) < 0) {
+			sec_answer(io, -EIO);
+			return;
+		}
+		meta_mark_dirty(l->p.meta, io->off, io->len);
+	}
 	if (io->type == PEER_RS_HASH) {
 		io->stage = SEC_WRITING;	/* a read, ordered like one */
 		io->op.cb = on_hash_read;
@@ -698,6 +765,23 @@ static void on_recv_sent(struct link_tx *t)
 	(void)t;	/* ACK_RECV is fire and forget */
 }
 
+static struct link_req *pend_find(struct link *l, uint64_t seq);
+
+/* The primary's RS_REQUEST is answered: hand the data over. */
+static int read_reply_complete(struct link_conn *c, struct sec_io *io)
+{
+	struct link *l = c->l;
+	struct link_req *lr = pend_find(l, io->seq);
+
+	if (!lr || lr->type != LINK_REQ_READ || lr->off != io->off ||
+	    lr->len != io->len)
+		return -EBADMSG;
+	memcpy(lr->dest, io->buf, io->len);
+	sec_put(io);
+	req_finish(l, lr, 0);
+	return 0;
+}
+
 /* The whole DATA payload is in io: decompress, verify, answer B, apply. */
 static int sec_data_complete(struct link_conn *c, struct sec_io *io)
 {
@@ -713,6 +797,8 @@ static int sec_data_complete(struct link_conn *c, struct sec_io *io)
 			io->seq);
 		return -EBADMSG;
 	}
+	if (io->read_reply)
+		return read_reply_complete(c, io);
 	if (io->data.flags & PEER_F_RECV_ACK) {
 		n = peer_encode_ack_recv(io->recv_tx.hdr,
 					 sizeof(io->recv_tx.hdr), io->seq);
@@ -972,11 +1058,55 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 			return r;
 		}
 		return (int)fixed;
-	case PEER_DATA:
 	case PEER_RS_DATA:
+		if (!l->p.primary)
+			goto apply;
+		/* a primary's read of the peer's copy (its disk failed) */
+		{
+			struct link_req *lr = pend_find(l, h->seq);
+
+			if (!lr || lr->type != LINK_REQ_READ ||
+			    lr->tx.si.queued)
+				return -EBADMSG;
+		}
+		io = sec_get(c);
+		if (!io)
+			return -ENOBUFS;
+		r = start_data(c, h, p, io);
+		if (r < 0) {
+			sec_put(io);
+			return r;
+		}
+		io->read_reply = true;
+		return (int)fixed;
+	case PEER_RS_REQUEST: {
+		struct peer_rs_request rq;
+
+		if (l->p.primary)
+			return -EBADMSG;
+		io = sec_get(c);
+		if (!io)
+			return -ENOBUFS;
+		if (peer_decode_rs_request(h, p, fixed, &rq) < 0 ||
+		    rq.len > l->p.max_block ||
+		    !peer_range_fits(rq.offset, rq.len,
+				     meta_data_size(l->p.meta))) {
+			sec_put(io);
+			return -EBADMSG;
+		}
+		io->seq = h->seq;
+		io->type = PEER_RS_REQUEST;
+		io->off = rq.offset;
+		io->len = rq.len;
+		io->flags = 0;
+		sec_submit(io);
+		return (int)fixed;
+	}
+	case PEER_DATA:
 	case PEER_TRIM:
 	case PEER_WRITE_ZEROES:
 	case PEER_FLUSH:
+apply:
 		if (l->p.primary)
 			return -EBADMSG;	/* a primary applies nothing */
 		io = sec_get(c);
@@ -1167,6 +1297,8 @@ static enum peer_disk local_disk(const struct link *l)
 {
 	const struct md_super *sb = meta_super(l->p.meta);
 
+	if (l->diskless)
+		return PEER_DISK_DISKLESS;
 	if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
 		return PEER_DISK_INCONSISTENT;
 	if (sb->gen.current <= MD_UUID_JUST_CREATED && !l->p.primary)
@@ -1323,6 +1455,12 @@ void link_send_sync_state(struct link *l, bool done)
 void link_send_state(struct link *l)
 {
 	send_state(l, PEER_REPL_OFF, 0, local_disk(l));
+}
+
+void link_set_diskless(struct link *l)
+{
+	l->diskless = true;
+	link_send_state(l);
 }
 
 /* Parse every complete packet in rbuf. */

@@ -79,6 +79,8 @@ enum link_req_type {
 	LINK_REQ_RS_DATA,		/* resync block (source -> target) */
 	LINK_REQ_VERIFY,		/* block hashes; the peer answers with
 					 * its own (settled: peer_hashes) */
+	LINK_REQ_READ,			/* read the peer's copy into dest (a
+					 * primary whose disk failed) */
 };
 
 #define LINK_TX_HDR_MAX	64u
@@ -103,6 +105,7 @@ struct link_req {
 	uint32_t block_size, n_hashes;	/* VERIFY */
 	const uint64_t *hashes;		/* VERIFY: ours, n_hashes */
 	uint64_t *peer_hashes;		/* VERIFY: filled before settled(0) */
+	uint8_t *dest;			/* READ: len bytes, before settled(0) */
 	void (*acked)(struct link_req *lr, int err);
 	void (*settled)(struct link_req *lr, int err);
 	/* private */
@@ -142,6 +145,10 @@ void link_send_sync_state(struct link *l, bool done);
 
 /* Tell the peer our role and disk state (after a change). */
 void link_send_state(struct link *l);
+
+/* The local disk failed and is detached: the peer is told (it then
+ * tracks every write it applies and starts a new generation). */
+void link_set_diskless(struct link *l);
 
 /* This node's role changed (the caller checked it may). The peer is
  * told; a primary sends, a secondary applies. */

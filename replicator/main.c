@@ -460,6 +460,8 @@ int main(int argc, char **argv)
 		.max_ios = MAX_IOS, .max_conn_ios = MAX_CONN_IOS,
 		.max_conns = MAX_CONNS, .resync_rate = repl.resync_rate,
 		.resync_checksum = repl.resync_checksum,
+		.detach_on_io_error = repl.io_error_detach,
+		.on_detach = daemon_on_detach, .detach_ctx = &d,
 	};
 	r = server_new(&sp, &d.srv);
 	if (r < 0) {
@@ -538,13 +540,24 @@ int main(int argc, char **argv)
 		daemon_poll(&d);
 		handlers_poll(d.handlers);
 	}
+	server_get_stats(d.srv, &ss);
+	if (ss.detached) {
+		/* The disk failed: touch nothing on it. Its metadata stays
+		 * "in use", so the next start replays the activity log (the
+		 * writes that failed are in it) and, reconnected, takes a
+		 * resync from the peer, which tracked every later write. */
+		log_msg(LOG_WARNING, "stopped with the disk detached: its "
+			"metadata is left as it was; the next start resyncs it "
+			"from the peer");
+		rc = 0;
+		goto out;
+	}
 	/* Every reply has been sent; make the data durable before exit. */
 	if (fdatasync(store.fd) < 0) {
 		log_errno(LOG_ERR, -errno, "final flush of %s",
 			  node->disk.text);
 		goto out;
 	}
-	server_get_stats(d.srv, &ss);
 	meta_get_stats(meta, &ms);
 	log_msg(LOG_INFO, "%" PRIu64 " requests, %" PRIu64 " writes; metadata "
 		"writes: %" PRIu64 " activity-log, %" PRIu64 " bitmap, %" PRIu64

@@ -89,6 +89,10 @@ struct nbd_io {
 	unsigned al_refs;		/* legs holding the chunk's AL extents */
 	unsigned refs;			/* reply path + unsettled peer leg */
 	bool peer_dirty;		/* peer lacks the chunk: mark it */
+	bool local_failed;		/* local leg failed, disk detached:
+					 * the peer leg decides */
+	bool no_al;			/* chunk runs without the AL
+					 * (detached: no local write) */
 	int local_err;			/* local leg result of the chunk/flush */
 	uint32_t hdr_len;		/* reply header bytes in hdr[] */
 	uint32_t data_len;		/* reply data bytes in buf[] */
@@ -180,6 +184,15 @@ struct server {
 		uint64_t start_ms, last_log_ms, end_ms;
 	} vr;
 	uint64_t last_client_ms;	/* last client request admitted */
+	/* on-io-error = detach: after a local I/O error the disk is given
+	 * up and requests are served by the peer alone */
+	bool detach_on_error;
+	bool detached;
+	void (*on_detach)(void *ctx);
+	void *detach_ctx;
+	/* REPD_TEST_FAIL_IO_AFTER=N (tests only): local data I/O fails with
+	 * EIO after N successes, as a dying disk does */
+	uint64_t fail_after, io_done;
 };
 
 static void conn_process(struct conn *c);
@@ -295,6 +308,41 @@ static void fail_io(struct nbd_io *io, int err, const char *what)
 	io_reply(io, err);
 }
 
+/* ---- local disk failure ---- */
+
+/* The result of a local data I/O, after the test hook's fault. */
+static int local_result(struct server *srv, int res)
+{
+	if (srv->fail_after && res >= 0 && srv->io_done++ >= srv->fail_after)
+		return -EIO;
+	return res;
+}
+
+/* May a local error be answered by detaching the disk? Only with an
+ * UpToDate peer connected, which then holds the only good copy. */
+static bool can_detach(const struct server *srv)
+{
+	struct link_stats ls;
+
+	if (!srv->detach_on_error || !srv->link)
+		return false;
+	link_get_stats(srv->link, &ls);
+	return ls.connected && ls.peer_disk == PEER_DISK_UPTODATE &&
+	       !ls.bitmap_exchange;
+}
+
+static void server_detach(struct server *srv, int err)
+{
+	if (srv->detached)
+		return;
+	srv->detached = true;
+	log_msg(LOG_CRIT, "local disk failed (%s): detached; serving every "
+		"request from the peer", strerror(-err));
+	link_set_diskless(srv->link);
+	if (srv->on_detach)
+		srv->on_detach(srv->detach_ctx);
+}
+
 /* ---- write ordering ---- */
 
 static bool overlaps(const struct nbd_request *a, const struct nbd_request *b)
@@ -378,10 +426,52 @@ static void modify_done(struct nbd_io *io, int err)
 
 /* ---- request execution ---- */
 
+static void on_peer_read_settled(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	if (err < 0) {
+		fail_io(io, err, "failed on the peer");
+		return;
+	}
+	io->data_len = io->req.len;
+	io_reply(io, 0);
+}
+
+static void on_peer_read_acked(struct link_req *lr, int err)
+{
+	(void)lr;	/* settled answers the client */
+	(void)err;
+}
+
+/* Detached: READ from the peer's copy. */
+static void read_from_peer(struct nbd_io *io)
+{
+	struct link_req *lr = &io->lreq;
+
+	memset(lr, 0, sizeof(*lr));
+	lr->type = LINK_REQ_READ;
+	lr->off = io->req.offset;
+	lr->len = io->req.len;
+	lr->dest = io->buf;
+	lr->acked = on_peer_read_acked;
+	lr->settled = on_peer_read_settled;
+	if (link_submit(io->srv->link, lr) < 0)
+		fail_io(io, -EIO, "failed: the disk is detached and the peer "
+			"is gone");
+}
+
 static void on_read_done(struct engine_op *op, int res)
 {
 	struct nbd_io *io = container_of(op, struct nbd_io, op);
+	struct server *srv = io->srv;
 
+	res = local_result(srv, res);
+	if (res < 0 && (srv->detached || can_detach(srv))) {
+		server_detach(srv, res);
+		read_from_peer(io);
+		return;
+	}
 	if (res < 0) {
 		fail_io(io, res, "failed");
 		return;
@@ -397,6 +487,8 @@ static void al_release(struct nbd_io *io)
 {
 	struct meta *m = io->srv->meta;
 
+	if (io->no_al)
+		return;
 	assert(io->al_refs > 0);
 	if (--io->al_refs > 0)
 		return;
@@ -436,7 +528,15 @@ static void leg_done(struct nbd_io *io)
 static void on_local_done(struct store_req *r, int res)
 {
 	struct nbd_io *io = container_of(r, struct nbd_io, sreq);
+	struct server *srv = io->srv;
 
+	res = local_result(srv, res);
+	if (res < 0 && !io->peer_dirty && (srv->detached || can_detach(srv))) {
+		/* the peer leg is in flight: it alone decides the answer */
+		server_detach(srv, res);
+		io->local_failed = true;
+		res = 0;
+	}
 	io->local_err = res;
 	al_release(io);
 	leg_done(io);
@@ -457,8 +557,33 @@ static void on_peer_settled(struct link_req *lr, int err)
  * lost peer does not fail the client: the range is marked instead. */
 static void on_peer_acked(struct link_req *lr, int err)
 {
-	(void)err;
-	leg_done(container_of(lr, struct nbd_io, lreq));
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	/* with the local leg failed, the peer's copy is the only one */
+	if (err < 0 && io->local_failed)
+		io->local_err = err;
+	leg_done(io);
+}
+
+/* Detached: the chunk goes to the peer only; its answer is the client's. */
+static void on_peer_only_acked(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	if (err < 0)
+		io->local_err = err;
+	leg_done(io);
+}
+
+static void on_peer_only_settled(struct link_req *lr, int err)
+{
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	if (err < 0)
+		log_errno(LOG_ERR, err, "write of %" PRIu64 "+%" PRIu64 " "
+			  "to the peer failed while detached", lr->off,
+			  lr->len);
+	io_put(io);
 }
 
 static const enum store_req_type store_type_of[] = {
@@ -492,6 +617,28 @@ static void chunk_exec(struct nbd_io *io)
 	io->al_len = io->chunk_len;
 	io->peer_dirty = true;
 	io->local_err = 0;
+	io->local_failed = false;
+	if (io->no_al) {
+		/* detached: no local leg, the peer's answer is the client's */
+		struct link_req *lr = &io->lreq;
+
+		memset(lr, 0, sizeof(*lr));
+		lr->type = link_type_of[r->type];
+		lr->flags = flags & (STORE_REQ_FUA | STORE_REQ_NO_HOLE);
+		lr->off = io->chunk_pos;
+		lr->len = io->chunk_len;
+		lr->data = io->buf;
+		lr->zbuf = io->zbuf;
+		lr->acked = on_peer_only_acked;
+		lr->settled = on_peer_only_settled;
+		if (link_submit(srv->link, lr) < 0) {
+			io->local_err = -EIO;
+			leg_done(io);
+			return;
+		}
+		io->refs++;
+		return;
+	}
 	if (srv->link) {
 		struct link_req *lr = &io->lreq;
 
@@ -543,6 +690,11 @@ static void chunk_begin(struct nbd_io *io)
 	io->mw.off = io->chunk_pos;
 	io->mw.len = io->chunk_len;
 	io->mw.resume = on_meta_ready;
+	io->no_al = io->srv->detached;
+	if (io->no_al) {
+		chunk_exec(io);		/* no local write to protect */
+		return;
+	}
 	/* rule: the AL names the extent before the data may change */
 	r = meta_write_start(io->srv->meta, &io->mw);
 	if (r == 0) {
@@ -570,7 +722,12 @@ static void flush_leg_done(struct nbd_io *io)
 static void on_flush_local(struct engine_op *op, int res)
 {
 	struct nbd_io *io = container_of(op, struct nbd_io, op);
+	struct server *srv = io->srv;
 
+	if (res < 0 && io->legs > 1 && can_detach(srv)) {
+		server_detach(srv, res);
+		res = 0;	/* the peer's flush answers */
+	}
 	io->local_err = res < 0 ? res : 0;
 	flush_leg_done(io);
 }
@@ -605,7 +762,13 @@ static void exec_flush(struct nbd_io *io)
 		if (link_submit(srv->link, lr) == 0) {
 			io->legs++;
 			io->refs++;
+		} else if (srv->detached) {
+			io->local_err = -EIO;	/* no copy can be flushed */
 		}
+	}
+	if (srv->detached) {
+		flush_leg_done(io);	/* no local leg */
+		return;
 	}
 	/* fdatasync covers every write completed so far, on every
 	 * connection: that is what makes CAN_MULTI_CONN true. */
@@ -637,9 +800,16 @@ static void exec_block_status(struct nbd_io *io)
 		return;
 	}
 	/* lseek(SEEK_DATA/SEEK_HOLE) has no io_uring op; it only reads the
-	 * extent tree, which is cheap next to the network round trip. */
-	n = store_block_status(srv->store, io->req.offset, io->req.len, ext,
-			       max);
+	 * extent tree, which is cheap next to the network round trip.
+	 * Detached: nothing is known, everything is data. */
+	if (srv->detached) {
+		ext[0].len = io->req.len;
+		ext[0].flags = 0;
+		n = 1;
+	} else {
+		n = store_block_status(srv->store, io->req.offset,
+				       io->req.len, ext, max);
+	}
 	if (n < 0) {
 		fail_io(io, n, "lseek failed");
 		return;
@@ -879,6 +1049,10 @@ static void resync_pump(struct server *srv)
 	bool busy = now - srv->last_client_ms < RS_BUSY_MS;
 	unsigned window = busy ? RS_WINDOW_BUSY : RS_WINDOW;
 
+	if (srv->detached && srv->rs.active) {
+		srv->rs.active = false;
+		log_msg(LOG_ERR, "resync stopped: the local disk is detached");
+	}
 	while (srv->rs.active && srv->rs.inflight < window &&
 	       srv->free_ios && link_connected(srv->link) && !srv->draining) {
 		struct nbd_io *io;
@@ -1107,6 +1281,8 @@ int server_start_verify(struct server *srv, uint64_t start, uint64_t stop)
 
 	if (srv->vr.active)
 		return -EALREADY;
+	if (srv->detached)
+		return -EIO;
 	if (srv->rs.active)
 		return -EBUSY;
 	if (!srv->link || !link_connected(srv->link))
@@ -1141,6 +1317,10 @@ static void io_execute(struct nbd_io *io)
 			io_reply(io, 0);
 			return;
 		}
+		if (srv->detached) {
+			read_from_peer(io);
+			return;
+		}
 		io->op.cb = on_read_done;
 		engine_read(srv->eng, &io->op, store_fd_for(st, r->offset,
 			    r->len), io->buf, r->len, r->offset);
@@ -1155,6 +1335,10 @@ static void io_execute(struct nbd_io *io)
 		exec_flush(io);
 		return;
 	case NBD_CMD_CACHE:
+		if (srv->detached) {
+			io_reply(io, 0);	/* nothing local to warm */
+			return;
+		}
 		io->op.cb = on_simple_done;
 		engine_fadvise(srv->eng, &io->op, st->fd, r->offset, r->len,
 			       POSIX_FADV_WILLNEED);
@@ -1665,6 +1849,18 @@ int server_new(const struct server_params *p, struct server **ret)
 	srv->export = p->export;
 	srv->rs.rate = p->resync_rate;
 	srv->rs.checksum = p->resync_checksum;
+	srv->detach_on_error = p->detach_on_io_error;
+	srv->on_detach = p->on_detach;
+	srv->detach_ctx = p->detach_ctx;
+	{
+		const char *f = getenv("REPD_TEST_FAIL_IO_AFTER");
+
+		if (f && *f) {
+			srv->fail_after = strtoull(f, NULL, 10);
+			log_msg(LOG_WARNING, "test hook: local I/O fails after "
+				"%" PRIu64 " requests", srv->fail_after);
+		}
+	}
 	srv->max_ios = p->max_ios;
 	srv->max_conn_ios = p->max_conn_ios;
 	srv->max_conns = p->max_conns;
@@ -1816,6 +2012,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->resync_total = srv->rs.total;
 	ret->resync_ms = srv->rs.active ? now_ms() - srv->rs.start_ms : 0;
 	ret->resync_sent = srv->rs.sent;
+	ret->detached = srv->detached;
 	ret->verify_active = srv->vr.active;
 	ret->verify_failed = srv->vr.failed;
 	ret->verify_done = srv->vr.done;

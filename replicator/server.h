@@ -29,6 +29,9 @@ struct server_params {
 	unsigned max_conns;		/* simultaneous connections */
 	uint64_t resync_rate;		/* bytes/s ceiling, 0: none */
 	bool resync_checksum;		/* send only blocks whose hash differs */
+	bool detach_on_io_error;	/* on-io-error = detach */
+	void (*on_detach)(void *ctx);	/* the disk was detached */
+	void *detach_ctx;
 };
 
 /* Allocate the server and its fixed pools. 0 or -errno. */
@@ -83,6 +86,7 @@ struct server_stats {
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */
 	uint64_t resync_sent;		/* block bytes sent (checksum: less) */
+	bool detached;			/* local disk failed: peer only */
 	bool verify_active;		/* online verify running (we drive) */
 	bool verify_failed;		/* the last one stopped early */
 	uint64_t verify_done, verify_total;	/* bytes */

@@ -270,7 +270,7 @@ create_md() {
 # start_node NODE CONFIG: start repd for NODE in the background.  Sets
 # PID[NODE] and LOG[NODE] (a new log file per start).  Does not wait.
 start_node() {
-	local node=$1 cfg=$2 v=()
+	local node=$1 cfg=$2 v=()	# more arguments go to repd
 	[[ -z ${PID[$node]:-} ]] || harness_error "start_node: $node already runs"
 	[[ -n ${REPL_VERBOSE:-} ]] && v=(-v)
 	__nstart=$((__nstart + 1))
@@ -279,7 +279,8 @@ start_node() {
 		# a background job starts with SIGINT ignored; undo that so
 		# repd sees default dispositions
 		trap - INT QUIT
-		exec "$REPD" --config "$cfg" --node "$node" --foreground "${v[@]}"
+		exec "$REPD" --config "$cfg" --node "$node" --foreground "${v[@]}" \
+			"${@:3}"
 	) </dev/null >"${LOG[$node]}" 2>&1 &
 	PID[$node]=$!
 	track_pid "${PID[$node]}"
