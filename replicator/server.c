@@ -1107,7 +1107,8 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 		if (v == MD_UUID_BOTH_FRESH &&
 		    meta_new_generation(srv->meta) < 0)
 			return;
-		meta_mark_all_dirty(srv->meta);
+		if (meta_mark_all_dirty(srv->meta) < 0)
+			return;		/* logged: the link stays idle */
 	}
 	meta_get_stats(srv->meta, &ms);
 	if (ms.dirty_bytes == 0)
@@ -1126,6 +1127,29 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 }
 
 /* ---- online verify (we drive; the peer answers with its hashes) ---- */
+
+/*
+ * Keep the VR_FIRST_MAX lowest mismatching offsets, sorted: replies come
+ * back out of order when several hash requests are in flight, and an
+ * operator reading "first offsets" expects the first ones on the disk.
+ * Called before vr.mismatches is incremented.
+ */
+static void verify_remember_offset(struct server *srv, uint64_t off)
+{
+	uint64_t kept = srv->vr.mismatches < VR_FIRST_MAX ?
+			srv->vr.mismatches : VR_FIRST_MAX;
+	uint64_t pos = kept;
+
+	while (pos > 0 && srv->vr.first[pos - 1] > off)
+		pos--;
+	if (pos >= VR_FIRST_MAX)
+		return;
+	if (kept == VR_FIRST_MAX)
+		kept--;		/* the largest falls off the end */
+	memmove(&srv->vr.first[pos + 1], &srv->vr.first[pos],
+		(size_t)(kept - pos) * sizeof(srv->vr.first[0]));
+	srv->vr.first[pos] = off;
+}
 
 static void verify_release(struct nbd_io *io)
 {
@@ -1169,8 +1193,7 @@ static void on_verify_settled(struct link_req *lr, int err)
 			continue;
 		if (off + len > io->req.offset + io->req.len)
 			len = io->req.offset + io->req.len - off;
-		if (srv->vr.mismatches < VR_FIRST_MAX)
-			srv->vr.first[srv->vr.mismatches] = off;
+		verify_remember_offset(srv, off);
 		if (srv->vr.mismatches < 64)
 			log_msg(LOG_WARNING, "verify: %" PRIu64 "+%" PRIu64
 				" differs from the peer: marked out of sync",
