@@ -1187,8 +1187,9 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 			return -EBADMSG;	/* a primary is never target */
 		log_msg(LOG_NOTICE, "resync from %s started: this copy is "
 			"Inconsistent until it ends", l->peer_label);
-		return meta_update_flags(l->p.meta, MD_FLAG_RESYNC_IN_PROGRESS,
-					 MD_FLAG_CONSISTENT);
+		/* take the source's current UUID now (seq): interrupted, the
+		 * resync resumes from the source's bitmap (md_sync_plan) */
+		return meta_sync_target_start(l->p.meta, h->seq);
 	}
 	if (st.repl == PEER_REPL_OFF && st.disk == PEER_DISK_UPTODATE &&
 	    h->seq != 0) {
@@ -1354,7 +1355,9 @@ static void conn_established(struct link_conn *c)
 	c->peer_role = c->peer_hello.role;
 	c->peer_disk = disk_of_hello(&c->peer_hello);
 	why = md_sync_plan(v, rule, l->p.primary,
-			   c->peer_role == PEER_ROLE_PRIMARY, &plan);
+			   c->peer_role == PEER_ROLE_PRIMARY,
+			   me.flags & MD_FLAG_RESYNC_IN_PROGRESS,
+			   peer.flags & MD_FLAG_RESYNC_IN_PROGRESS, &plan);
 	v = plan.verdict;
 	log_msg(why ? LOG_ERR : LOG_INFO, "generations: local %016" PRIx64
 		"/%016" PRIx64 ", peer %016" PRIx64 "/%016" PRIx64 ": %s "
@@ -1446,8 +1449,7 @@ void link_send_sync_state(struct link *l, bool done)
 	if (!l->conn)
 		return;
 	send_state(l, done ? PEER_REPL_OFF : PEER_REPL_SYNC_SOURCE,
-		   done ? meta_super(l->p.meta)->gen.current : 0,
-		   PEER_DISK_UPTODATE);
+		   meta_super(l->p.meta)->gen.current, PEER_DISK_UPTODATE);
 	l->conn->peer_disk = done ? PEER_DISK_UPTODATE :
 				    PEER_DISK_INCONSISTENT;
 }

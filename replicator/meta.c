@@ -577,9 +577,15 @@ int meta_next_dirty(const struct meta *m, uint64_t from, uint64_t max_len,
 	return 0;
 }
 
-void meta_mark_all_dirty(struct meta *m)
+static int store_sb(struct meta *m, const struct md_super *sb);
+
+int meta_mark_all_dirty(struct meta *m)
 {
+	/* the flag, not the bitmap pages, makes it survive a crash: open
+	 * sets every bit while it is on disk (cleared when the resync ends
+	 * or a clean stop has written the pages) */
 	md_bitmap_set_all(m->bm);
+	return meta_update_flags(m, MD_FLAG_FULL_SYNC, 0);
 }
 
 static int store_sb(struct meta *m, const struct md_super *sb)
@@ -639,6 +645,7 @@ int meta_sync_source_done(struct meta *m)
 	struct md_super sb = m->dev.sb;
 
 	md_uuid_clear_bitmap(&sb.gen);
+	sb.flags &= ~(uint32_t)MD_FLAG_FULL_SYNC;
 	return store_sb(m, &sb);
 }
 
@@ -648,11 +655,30 @@ int meta_sync_target_done(struct meta *m, const struct md_gen *source)
 
 	md_uuid_sync_target_done(&sb.gen, source);
 	sb.flags &= ~(uint32_t)(MD_FLAG_RESYNC_IN_PROGRESS | MD_FLAG_OUTDATED |
-				MD_FLAG_CRASHED_PRIMARY);
+				MD_FLAG_CRASHED_PRIMARY | MD_FLAG_FULL_SYNC);
 	sb.flags |= MD_FLAG_CONSISTENT;
 	/* our own bits went to the source before it started (BITMAP
 	 * exchange) and were resynced with its own: all in sync now */
 	md_bitmap_clear(m->bm, 0, meta_data_size(m));
+	return store_sb(m, &sb);
+}
+
+int meta_sync_target_start(struct meta *m, uint64_t source_current)
+{
+	struct md_super sb = m->dev.sb;
+
+	sb.flags |= MD_FLAG_RESYNC_IN_PROGRESS;
+	sb.flags &= ~(uint32_t)MD_FLAG_CONSISTENT;
+	if (source_current > MD_UUID_JUST_CREATED &&
+	    source_current != sb.gen.current) {
+		/* keep our bitmap UUID's bits counting: the source gets
+		 * them in the BITMAP exchange of every connection until
+		 * the end */
+		sb.gen.current = source_current;
+	}
+	if (sb.flags == m->dev.sb.flags &&
+	    sb.gen.current == m->dev.sb.gen.current)
+		return 0;
 	return store_sb(m, &sb);
 }
 
@@ -674,6 +700,7 @@ int meta_discard_my_data(struct meta *m, const struct md_gen *peer,
 		sb.gen.current = MD_UUID_JUST_CREATED;
 		sb.gen.bitmap = 0;
 		md_bitmap_set_all(m->bm);
+		sb.flags |= MD_FLAG_FULL_SYNC;
 	}
 	sb.flags |= MD_FLAG_RESYNC_IN_PROGRESS;
 	sb.flags &= ~(uint32_t)(MD_FLAG_CONSISTENT | MD_FLAG_CRASHED_PRIMARY);
@@ -691,7 +718,7 @@ int meta_invalidate(struct meta *m)
 	 * full resync; the history stays for the log */
 	sb.gen.current = MD_UUID_JUST_CREATED;
 	sb.gen.bitmap = 0;
-	sb.flags |= MD_FLAG_RESYNC_IN_PROGRESS;
+	sb.flags |= MD_FLAG_RESYNC_IN_PROGRESS | MD_FLAG_FULL_SYNC;
 	sb.flags &= ~(uint32_t)(MD_FLAG_CONSISTENT | MD_FLAG_OUTDATED);
 	md_bitmap_set_all(m->bm);
 	return store_sb(m, &sb);
@@ -708,7 +735,9 @@ int meta_force_up_to_date(struct meta *m)
 		r = meta_new_generation(m);
 		if (r < 0)
 			return r;
-		md_bitmap_set_all(m->bm);
+		r = meta_mark_all_dirty(m);
+		if (r < 0)
+			return r;
 	}
 	sb = m->dev.sb;
 	sb.flags |= MD_FLAG_CONSISTENT;
@@ -889,8 +918,8 @@ int meta_start(struct meta_dev *d, struct engine *eng, bool primary,
 			goto fail;
 	}
 	if (sb.flags & MD_FLAG_FULL_SYNC)
-		md_bitmap_set_all(m->bm);
-	sb.flags &= ~(uint32_t)(MD_FLAG_CLEAN_SHUTDOWN | MD_FLAG_FULL_SYNC);
+		md_bitmap_set_all(m->bm);	/* the flag stays until done */
+	sb.flags &= ~(uint32_t)MD_FLAG_CLEAN_SHUTDOWN;
 	if (primary)
 		sb.flags |= MD_FLAG_WAS_PRIMARY;
 	m->pending_sb = sb;
@@ -945,7 +974,9 @@ int meta_stop(struct meta *m)
 	if (r == 0 && fdatasync(m->dev.fd) < 0)
 		r = -errno;
 	if (r == 0) {
+		/* every bit is in the pages now: no need to set them all */
 		sb.flags |= MD_FLAG_CLEAN_SHUTDOWN;
+		sb.flags &= ~(uint32_t)MD_FLAG_FULL_SYNC;
 		r = meta_dev_store_super(&m->dev, &sb);
 	}
 	if (r < 0)

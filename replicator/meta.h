@@ -134,8 +134,9 @@ void meta_clear_dirty(struct meta *m, uint64_t off, uint64_t len);
 int meta_next_dirty(const struct meta *m, uint64_t from, uint64_t max_len,
 		    uint64_t *ret_off, uint64_t *ret_len);
 
-/* Mark every granule out of sync (full resync). */
-void meta_mark_all_dirty(struct meta *m);
+/* Mark every granule out of sync (full resync), durably: the flag
+ * FULL_SYNC stays on disk until the resync ends. 0 or -errno. */
+int meta_mark_all_dirty(struct meta *m);
 
 /*
  * A write is about to be made while the peer is away: start a new
@@ -152,6 +153,9 @@ void meta_peer_connected(struct meta *m);
 
 /* Resync end on the source: B goes to history (md_uuid_clear_bitmap). */
 int meta_sync_source_done(struct meta *m);
+/* Resync start on the target: Inconsistent, and the source's current
+ * UUID as ours (0: keep ours), durable. */
+int meta_sync_target_start(struct meta *m, uint64_t source_current);
 /* Resync end on the target: take the source's generations. */
 int meta_sync_target_done(struct meta *m, const struct md_gen *source);
 /*

@@ -3,14 +3,21 @@
 
 const char *md_sync_plan(enum md_uuid_verdict v, unsigned rule,
 			 bool me_primary, bool peer_primary,
+			 bool me_inconsistent, bool peer_inconsistent,
 			 struct md_sync_plan *ret)
 {
-	/* the node that serves clients now decides between equal UUIDs */
-	bool equal_crash = rule == 41 || rule == 42 || rule == 43;
+	bool equal = rule >= 40 && rule <= 43;
 
-	if (equal_crash && me_primary != peer_primary)
+	if (equal && me_inconsistent != peer_inconsistent) {
+		/* an interrupted resync: the consistent side goes on */
+		v = peer_inconsistent ? MD_UUID_SYNC_SOURCE_BITMAP :
+					MD_UUID_SYNC_TARGET_BITMAP;
+	} else if (equal && rule != 40 && me_primary != peer_primary) {
+		/* the node that serves clients now decides between equal
+		 * UUIDs that only a crash tells apart */
 		v = me_primary ? MD_UUID_SYNC_SOURCE_BITMAP :
 				 MD_UUID_SYNC_TARGET_BITMAP;
+	}
 	ret->verdict = v;
 	ret->dir = MD_SYNC_NONE;
 	ret->full = false;

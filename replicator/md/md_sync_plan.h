@@ -29,13 +29,18 @@ struct md_sync_plan {
 };
 
 /*
- * Plan the connection for verdict v (from rule) with the current roles.
+ * Plan the connection for verdict v (from rule) with the current roles
+ * and consistency (MD_FLAG_RESYNC_IN_PROGRESS: a resync target that has
+ * not finished; it took the source's current UUID when the resync
+ * started, so an interrupted resync meets equal UUIDs and resumes from
+ * the source's bitmap instead of starting over).
  * Returns NULL and fills *ret, or a one-line reason to refuse the
  * connection (split brain, unrelated data, a primary that would become
  * sync target, a secondary with newer data than the primary).
  */
 const char *md_sync_plan(enum md_uuid_verdict v, unsigned rule,
 			 bool me_primary, bool peer_primary,
+			 bool me_inconsistent, bool peer_inconsistent,
 			 struct md_sync_plan *ret);
 
 #endif /* REPD_MD_SYNC_PLAN_H */

@@ -36,40 +36,63 @@ static const struct row {
 	bool refused;
 	enum md_sync_dir dir;
 	bool full;
+	bool me_inc, peer_inc;		/* MD_FLAG_RESYNC_IN_PROGRESS */
 } rows[] = {
 	/* same data: the primary sends (bitmaps still exchanged) */
-	{ MD_UUID_NO_SYNC, 40, true, false, false, MD_SYNC_SOURCE, false },
-	{ MD_UUID_NO_SYNC, 40, false, true, false, MD_SYNC_TARGET, false },
-	{ MD_UUID_NO_SYNC, 40, false, false, false, MD_SYNC_NONE, false },
+	{ MD_UUID_NO_SYNC, 40, true, false, false, MD_SYNC_SOURCE,
+	  false, false, false },
+	{ MD_UUID_NO_SYNC, 40, false, true, false, MD_SYNC_TARGET,
+	  false, false, false },
+	{ MD_UUID_NO_SYNC, 40, false, false, false, MD_SYNC_NONE,
+	  false, false, false },
 	/* a new pair: the primary's contents, all of them */
-	{ MD_UUID_BOTH_FRESH, 10, true, false, false, MD_SYNC_SOURCE, true },
-	{ MD_UUID_BOTH_FRESH, 10, false, true, false, MD_SYNC_TARGET, true },
-	{ MD_UUID_BOTH_FRESH, 10, false, false, false, MD_SYNC_NONE, true },
+	{ MD_UUID_BOTH_FRESH, 10, true, false, false, MD_SYNC_SOURCE,
+	  true, false, false },
+	{ MD_UUID_BOTH_FRESH, 10, false, true, false, MD_SYNC_TARGET,
+	  true, false, false },
+	{ MD_UUID_BOTH_FRESH, 10, false, false, false, MD_SYNC_NONE,
+	  true, false, false },
 	/* newer data */
 	{ MD_UUID_SYNC_SOURCE_BITMAP, 50, true, false, false, MD_SYNC_SOURCE,
-	  false },
+	  false, false, false },
 	{ MD_UUID_SYNC_SOURCE_BITMAP, 50, false, false, false, MD_SYNC_SOURCE,
-	  false },
+	  false, false, false },
 	{ MD_UUID_SYNC_SOURCE_BITMAP, 50, false, true, true, MD_SYNC_NONE,
-	  false },
+	  false, false, false },
 	{ MD_UUID_SYNC_SOURCE_FULL, 30, false, false, false, MD_SYNC_SOURCE,
-	  true },
-	{ MD_UUID_SYNC_TARGET_FULL, 20, true, false, true, MD_SYNC_NONE, true },
+	  true, false, false },
+	{ MD_UUID_SYNC_TARGET_FULL, 20, true, false, true, MD_SYNC_NONE,
+	  true, false, false },
 	/* equal UUIDs, a crash: the primary of now decides */
 	{ MD_UUID_SYNC_SOURCE_BITMAP, 41, false, true, false, MD_SYNC_TARGET,
-	  false },
+	  false, false, false },
 	{ MD_UUID_SYNC_TARGET_BITMAP, 42, true, false, false, MD_SYNC_SOURCE,
-	  false },
+	  false, false, false },
 	{ MD_UUID_SYNC_SOURCE_BITMAP, 41, false, false, false, MD_SYNC_SOURCE,
-	  false },
+	  false, false, false },
 	{ MD_UUID_SYNC_SOURCE_BITMAP, 43, true, false, false, MD_SYNC_SOURCE,
-	  false },
+	  false, false, false },
 	{ MD_UUID_SYNC_TARGET_BITMAP, 43, true, false, false, MD_SYNC_SOURCE,
-	  false },
+	  false, false, false },
+	/* an interrupted resync: equal UUIDs, the target Inconsistent */
+	{ MD_UUID_NO_SYNC, 40, false, false, false, MD_SYNC_SOURCE, false,
+	  false, true },
+	{ MD_UUID_NO_SYNC, 40, false, false, false, MD_SYNC_TARGET, false,
+	  true, false },
+	{ MD_UUID_NO_SYNC, 40, true, false, false, MD_SYNC_SOURCE, false,
+	  false, true },
+	/* ... even where a crash alone would pick the Inconsistent side */
+	{ MD_UUID_SYNC_TARGET_BITMAP, 42, false, false, false, MD_SYNC_SOURCE,
+	  false, false, true },
+	{ MD_UUID_SYNC_SOURCE_BITMAP, 41, false, false, false, MD_SYNC_TARGET,
+	  false, true, false },
 	/* never */
-	{ MD_UUID_SPLIT_BRAIN, 70, false, false, true, MD_SYNC_NONE, false },
-	{ MD_UUID_SPLIT_BRAIN, 70, true, false, true, MD_SYNC_NONE, false },
-	{ MD_UUID_UNRELATED, 110, false, false, true, MD_SYNC_NONE, false },
+	{ MD_UUID_SPLIT_BRAIN, 70, false, false, true, MD_SYNC_NONE,
+	  false, false, false },
+	{ MD_UUID_SPLIT_BRAIN, 70, true, false, true, MD_SYNC_NONE,
+	  false, false, false },
+	{ MD_UUID_UNRELATED, 110, false, false, true, MD_SYNC_NONE,
+	  false, false, false },
 };
 
 static void test_rows(void)
@@ -80,7 +103,8 @@ static void test_rows(void)
 		const struct row *r = &rows[i];
 		struct md_sync_plan p;
 		const char *why = md_sync_plan(r->v, r->rule, r->me_primary,
-					       r->peer_primary, &p);
+					       r->peer_primary, r->me_inc,
+					       r->peer_inc, &p);
 
 		CU_ASSERT_EQUAL(why != NULL, r->refused);
 		if (why || r->refused)
@@ -100,11 +124,12 @@ static void test_both_ends_agree(void)
 		const struct row *r = &rows[i];
 		struct md_sync_plan a, b;
 		const char *wa = md_sync_plan(r->v, r->rule, r->me_primary,
-					      r->peer_primary, &a);
+					      r->peer_primary, r->me_inc,
+					      r->peer_inc, &a);
 		const char *wb = md_sync_plan(mirror(r->v),
 					      mirror_rule(r->rule),
 					      r->peer_primary, r->me_primary,
-					      &b);
+					      r->peer_inc, r->me_inc, &b);
 
 		CU_ASSERT_EQUAL(wa != NULL, wb != NULL);
 		if (wa || wb)
@@ -138,8 +163,10 @@ static void test_failover_without_writes(void)
 	enum md_uuid_verdict vb = md_uuid_compare(&beta, &alpha, &rb);
 
 	CU_ASSERT_EQUAL(va, MD_UUID_SYNC_SOURCE_BITMAP);
-	CU_ASSERT_PTR_NULL(md_sync_plan(va, ra, false, true, &pa));
-	CU_ASSERT_PTR_NULL(md_sync_plan(vb, rb, true, false, &pb));
+	CU_ASSERT_PTR_NULL(md_sync_plan(va, ra, false, true, false, false,
+					&pa));
+	CU_ASSERT_PTR_NULL(md_sync_plan(vb, rb, true, false, false, false,
+					&pb));
 	CU_ASSERT_EQUAL(pa.dir, MD_SYNC_TARGET);
 	CU_ASSERT_EQUAL(pb.dir, MD_SYNC_SOURCE);
 	CU_ASSERT_FALSE(pa.full);
