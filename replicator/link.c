@@ -1660,21 +1660,27 @@ static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
 	return 0;
 }
 
-static int conn_new(struct link *l, int fd, struct link_conn **ret)
+/* A new connection on fd, or NULL with *err set (negative errno). It
+ * returns the pointer rather than filling an out-parameter: GCC 12 at -O3
+ * takes &local passed to a callee for a dangling pointer. */
+static struct link_conn *conn_new(struct link *l, int fd, int *err)
 {
 	const struct md_super *sb = meta_super(l->p.meta);
 	struct link_conn *c = calloc(1, sizeof(*c));
 	int one = 1, buf = SOCK_BUF, r;
 
-	if (!c)
-		return -ENOMEM;
+	if (!c) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	c->rbuf = malloc(RBUF_SIZE);
 	c->bm_buf = malloc(PEER_HDR_SIZE + PEER_BITMAP_SIZE + BM_CHUNK_BYTES);
 	if (!c->rbuf || !c->bm_buf) {
 		free(c->rbuf);
 		free(c->bm_buf);
 		free(c);
-		return -ENOMEM;
+		*err = -ENOMEM;
+		return NULL;
 	}
 	c->l = l;
 	c->fd = fd;
@@ -1710,13 +1716,13 @@ static int conn_new(struct link *l, int fd, struct link_conn **ret)
 		free(c->rbuf);
 		free(c->bm_buf);
 		free(c);
-		return r;
+		*err = r;
+		return NULL;
 	}
 	c->hello_tx.si.hdr_len = 0;	/* the whole packet is the payload */
 	c->hello_tx.si.payload = c->hello_buf;
 	c->hello_tx.si.payload_len = (uint32_t)r;
-	*ret = c;
-	return 0;
+	return c;
 }
 
 /* A connected socket: say HELLO and start reading. */
@@ -1872,8 +1878,8 @@ static void dial(struct link *l)
 		l->reconnect_at_ms = now_ms() + BACKOFF_MAX_MS;
 		return;
 	}
-	r = conn_new(l, fd, &c);
-	if (r < 0) {
+	c = conn_new(l, fd, &r);
+	if (!c) {
 		close(fd);
 		log_errno(LOG_ERR, r, "new peer connection");
 		l->reconnect_at_ms = now_ms() + BACKOFF_MAX_MS;
@@ -1899,10 +1905,15 @@ static void on_accept(struct engine_op *op, int res)
 	if (res >= 0 && l->standalone) {
 		close(res);	/* StandAlone: the peer retries later */
 	} else if (res >= 0) {
-		if (conn_new(l, res, &c) == 0)
+		int err;
+
+		c = conn_new(l, res, &err);
+		if (c) {
 			conn_begin(l, c);
-		else
+		} else {
+			log_errno(LOG_ERR, err, "new peer connection");
 			close(res);
+		}
 	} else if (res != -ECANCELED) {
 		log_errno(LOG_WARNING, res, "accept on the replication port");
 	}

@@ -30,6 +30,7 @@ step "build (gcc, -Werror)" setup "$B-gcc"
 step "unit + fuzz corpus" meson test -C "$B-gcc" --suite unit --suite fuzz --print-errorlogs
 step "interop" meson test -C "$B-gcc" --suite interop --print-errorlogs
 step "replication" meson test -C "$B-gcc" --suite repl --print-errorlogs
+step "roles" meson test -C "$B-gcc" --suite roles --print-errorlogs
 if meson introspect "$B-gcc" --tests 2>/dev/null | grep -q '"cluster"'; then
   step "cluster" meson test -C "$B-gcc" --suite cluster --print-errorlogs
 fi
@@ -37,6 +38,9 @@ step "build (ASan+UBSan)" setup "$B-asan" -Db_sanitize=address,undefined -Db_lun
 step "unit under ASan+UBSan" meson test -C "$B-asan" --suite unit --suite fuzz --print-errorlogs
 step "interop under ASan+UBSan" meson test -C "$B-asan" --suite interop --print-errorlogs --timeout-multiplier 3
 step "replication under ASan+UBSan" meson test -C "$B-asan" --suite repl --print-errorlogs --timeout-multiplier 3
+step "roles under ASan+UBSan" meson test -C "$B-asan" --suite roles --print-errorlogs --timeout-multiplier 3
+# The benchmarks build with -O3; GCC's warnings differ there, so build it too.
+step "build (release, -Werror)" setup "$B-release" -Dbuildtype=release
 if command -v clang >/dev/null; then
   setup_clang() { CC=clang setup "$@"; }
   step "build (clang, libFuzzer)" setup_clang "$B-fuzz" -Dfuzz=enabled
