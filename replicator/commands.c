@@ -85,6 +85,8 @@ void daemon_view(const struct daemon_state *d, struct node_view *v)
 		v->conn = "StandAlone";
 	else if (!ls.connected)
 		v->conn = d->stopping ? "Disconnecting" : "Connecting";
+	else if (ls.bitmap_exchange)
+		v->conn = "WFBitmap";
 	else if (ss.resync_active)
 		v->conn = "SyncSource";
 	else if (ss.verify_active)
@@ -296,7 +298,8 @@ static int cmd_promote(void *ctx, struct ctl_call *call, json_object *req,
 		return refuse(ret_error, "this node is already primary");
 	if (d->stopping)
 		return refuse(ret_error, "shutting down");
-	link_get_stats(d->link, &ls);
+	if (d->link)	/* a single-node config has none: ls stays zero */
+		link_get_stats(d->link, &ls);
 	if (ls.connected && ls.peer_primary)
 		return refuse(ret_error, "the peer is primary: run `repctl "
 			      "demote` there first");
@@ -492,6 +495,66 @@ static int cmd_invalidate(void *ctx, struct ctl_call *call,
 	return 0;
 }
 
+/*
+ * Skip the initial sync of two blank devices: both nodes freshly created,
+ * connected, nothing running. This node starts generation 1 with a clear
+ * bitmap and the peer adopts it. Safe only if both devices really are
+ * identical (blank, or copies of one image): the operator says so.
+ */
+static int cmd_new_current_uuid(void *ctx, struct ctl_call *call,
+				json_object *req, json_object *out,
+				const char **ret_error)
+{
+	struct daemon_state *d = ctx;
+	const struct md_super *sb = meta_super(d->meta);
+	struct link_stats ls;
+	struct server_stats ss;
+	bool clear;
+	char uuid[17];
+	int r;
+
+	(void)call;
+	if ((r = opt_bool(req, "clear_bitmap", &clear, ret_error)) < 0)
+		return r;
+	if (!clear)
+		return refuse(ret_error, "give --clear-bitmap: a new current "
+			      "UUID is started by the first write while apart; "
+			      "this command only skips the initial sync of "
+			      "blank devices");
+	if (!d->link)
+		return refuse(ret_error, "no peer in the config: a standalone "
+			      "node never syncs");
+	link_get_stats(d->link, &ls);
+	server_get_stats(d->srv, &ss);
+	if (!ls.connected)
+		return refuse(ret_error, "not connected: start and connect "
+			      "both freshly created nodes, then run this on one");
+	if (!md_uuid_never_held_data(&sb->gen))
+		return refuse(ret_error, "this node has held data (its "
+			      "generations are not those of create-md): "
+			      "--clear-bitmap is only for blank devices");
+	if (!ls.peer_blank)
+		return refuse(ret_error, "the peer has held data: "
+			      "--clear-bitmap is only for blank devices");
+	if (ss.resync_active || ls.bitmap_exchange ||
+	    (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS) ||
+	    ls.peer_disk == PEER_DISK_UPTODATE)
+		return refuse(ret_error, "a sync has already started: let it "
+			      "finish");
+	if (ls.peer_primary)
+		return refuse(ret_error, "the peer is primary: run this on "
+			      "two secondaries");
+	r = meta_new_current_clear_bitmap(d->meta);
+	if (r < 0)
+		return refuse(ret_error, "cannot write the metadata");
+	link_send_generation(d->link);
+	snprintf(uuid, sizeof(uuid), "%016" PRIx64, sb->gen.current);
+	add_str(out, "current_uuid", uuid);
+	log_msg(LOG_NOTICE, "new current UUID %s with a clear bitmap: both "
+		"nodes UpToDate, no initial sync", uuid);
+	return 0;
+}
+
 /* Optional non-negative integer member k of req (0 when absent). */
 static int opt_u64(json_object *req, const char *k, uint64_t *ret,
 		   const char **ret_error)
@@ -541,6 +604,9 @@ static int cmd_verify(void *ctx, struct ctl_call *call, json_object *req,
 			      "it finished");
 	case -ENOTCONN:
 		return refuse(ret_error, "not connected to the peer");
+	case -EIO:
+		return refuse(ret_error, "the local disk is detached "
+			      "(Diskless): there is nothing to verify");
 	default:
 		return refuse(ret_error, "start must be below stop and the "
 			      "device size");
@@ -687,6 +753,7 @@ const struct ctl_cmd daemon_ctl_cmds[] = {
 	{ "resync", cmd_resync },
 	{ "outdate", cmd_outdate },
 	{ "invalidate", cmd_invalidate },
+	{ "new-current-uuid", cmd_new_current_uuid },
 	{ "verify", cmd_verify },
 	{ "events", cmd_events },
 	{ NULL, NULL },

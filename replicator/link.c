@@ -78,6 +78,7 @@ struct link_conn {
 	/* the peer's state: from its HELLO, then its STATE packets */
 	enum peer_role peer_role;
 	enum peer_disk peer_disk;
+	bool peer_blank;		/* never held data (new-current-uuid) */
 	/* resync set-up: the verdict, and the BITMAP exchange (the target
 	 * sends its dirty bits, the source merges them, then starts) */
 	enum md_uuid_verdict verdict;
@@ -1182,6 +1183,8 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 			peer_role_name(st.role));
 	c->peer_role = st.role;
 	c->peer_disk = st.disk;
+	if (h->seq != 0)
+		c->peer_blank = false;	/* it holds generation seq now */
 	if (st.repl == PEER_REPL_SYNC_SOURCE) {
 		if (l->p.primary)
 			return -EBADMSG;	/* a primary is never target */
@@ -1204,6 +1207,19 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 		src.history[0] = c->peer_hello.uuid_history[0];
 		src.history[1] = c->peer_hello.uuid_history[1];
 		md_uuid_clear_bitmap(&src);
+		if (md_uuid_never_held_data(&meta_super(l->p.meta)->gen) &&
+		    !(meta_super(l->p.meta)->flags &
+		      MD_FLAG_RESYNC_IN_PROGRESS)) {
+			/* no resync ran: the peer started generation 1 of
+			 * two blank devices (new-current-uuid --clear-bitmap) */
+			r = meta_sync_target_done(l->p.meta, &src);
+			if (r == 0)
+				log_msg(LOG_NOTICE, "%s started generation "
+					"%016" PRIx64 " with a clear bitmap: "
+					"UpToDate without an initial sync",
+					l->peer_label, src.current);
+			return r;
+		}
 		r = meta_sync_target_done(l->p.meta, &src);
 		if (r == 0) {
 			log_msg(LOG_NOTICE, "resync from %s finished: "
@@ -1354,6 +1370,26 @@ static void conn_established(struct link_conn *c)
 	}
 	c->peer_role = c->peer_hello.role;
 	c->peer_disk = disk_of_hello(&c->peer_hello);
+	c->peer_blank = md_uuid_never_held_data(&peer.gen);
+	/* checked only now, after AUTH: a stranger who merely claims to be
+	 * primary must not be able to force this node StandAlone */
+	if (l->p.primary && c->peer_role == PEER_ROLE_PRIMARY) {
+		why = v == MD_UUID_SPLIT_BRAIN ?
+		      "both nodes are primary and their data diverged (split "
+		      "brain): demote one, then `repctl connect "
+		      "--discard-my-data` on it" :
+		      "both nodes are primary: demote one; if both wrote "
+		      "while apart, their data has diverged";
+		if (v == MD_UUID_SPLIT_BRAIN) {
+			l->sb_peer_gen = peer.gen;
+			l->sb_peer_known = true;
+		}
+		log_msg(LOG_ERR, "refusing %s: %s", l->peer_label, why);
+		go_standalone(l, v == MD_UUID_SPLIT_BRAIN, why);
+		refuse(c, EBUSY, why);
+		c->got_auth_ok = false;
+		return;
+	}
 	why = md_sync_plan(v, rule, l->p.primary,
 			   c->peer_role == PEER_ROLE_PRIMARY,
 			   me.flags & MD_FLAG_RESYNC_IN_PROGRESS,
@@ -1363,6 +1399,24 @@ static void conn_established(struct link_conn *c)
 		"/%016" PRIx64 ", peer %016" PRIx64 "/%016" PRIx64 ": %s "
 		"(rule %u)", me.gen.current, me.gen.bitmap, peer.gen.current,
 		peer.gen.bitmap, md_uuid_verdict_name(v), rule);
+	if (why && v == MD_UUID_SPLIT_BRAIN && l->discard_my_data &&
+	    (peer.flags & PEER_HELLO_DISCARDING)) {
+		why = "split brain, and both nodes were told to discard "
+		      "their changes: run `repctl connect --discard-my-data` "
+		      "on one node only";
+		l->discard_my_data = false;
+	} else if (why && v == MD_UUID_SPLIT_BRAIN &&
+		   (peer.flags & PEER_HELLO_DISCARDING)) {
+		/* the peer throws its changes away and reconnects for a
+		 * resync from us: stay connectable rather than StandAlone */
+		log_msg(LOG_WARNING, "split brain: %s discards its changes "
+			"(connect --discard-my-data); a resync from this node "
+			"follows", l->peer_label);
+		conn_lost(c, "the peer discards its changes");
+		l->backoff_ms = 0;
+		l->reconnect_at_ms = 0;
+		return;
+	}
 	if (why && v == MD_UUID_SPLIT_BRAIN && l->discard_my_data &&
 	    !l->p.primary) {
 		/* the operator chose this node's changes to go */
@@ -1450,8 +1504,19 @@ void link_send_sync_state(struct link *l, bool done)
 		return;
 	send_state(l, done ? PEER_REPL_OFF : PEER_REPL_SYNC_SOURCE,
 		   meta_super(l->p.meta)->gen.current, PEER_DISK_UPTODATE);
+	l->conn->peer_blank = false;	/* it takes our generation */
 	l->conn->peer_disk = done ? PEER_DISK_UPTODATE :
 				    PEER_DISK_INCONSISTENT;
+}
+
+void link_send_generation(struct link *l)
+{
+	if (!l->conn)
+		return;
+	send_state(l, PEER_REPL_OFF, meta_super(l->p.meta)->gen.current,
+		   PEER_DISK_UPTODATE);
+	l->conn->peer_blank = false;
+	l->conn->peer_disk = PEER_DISK_UPTODATE;
 }
 
 void link_send_state(struct link *l)
@@ -1611,12 +1676,6 @@ static int handle_hello(struct link_conn *c, const struct peer_hdr *h,
 			 l->p.peer_name, rh.node_name);
 		r = -EACCES;
 	}
-	if (r == 0 && rh.role == PEER_ROLE_PRIMARY && l->p.primary) {
-		snprintf(why, sizeof(why), "both nodes are primary: demote "
-			 "one");
-		go_standalone(l, false, why);
-		r = -EBUSY;
-	}
 	if (r < 0) {
 		log_msg(LOG_ERR, "refusing peer %s: %s", l->peer_label, why);
 		refuse(c, -r, why);
@@ -1699,7 +1758,8 @@ static struct link_conn *conn_new(struct link *l, int fd, int *err)
 			    (l->p.lz4 ? PEER_FEAT_LZ4 : 0),
 		.data_size = meta_data_size(l->p.meta),
 		.role = l->p.primary ? PEER_ROLE_PRIMARY : PEER_ROLE_SECONDARY,
-		.md_flags = sb->flags,
+		.md_flags = sb->flags |
+			    (l->discard_my_data ? PEER_HELLO_DISCARDING : 0),
 		.uuid_current = sb->gen.current,
 		.uuid_bitmap = sb->gen.bitmap,
 		.uuid_history = { sb->gen.history[0], sb->gen.history[1] },
@@ -2154,6 +2214,7 @@ void link_get_stats(const struct link *l, struct link_stats *ret)
 	if (ret->connected) {
 		ret->peer_primary = l->conn->peer_role == PEER_ROLE_PRIMARY;
 		ret->peer_disk = l->conn->peer_disk;
+		ret->peer_blank = l->conn->peer_blank;
 		ret->bitmap_exchange = l->conn->bm_wait || l->conn->bm_sending;
 	}
 }

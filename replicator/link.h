@@ -146,6 +146,10 @@ void link_send_sync_state(struct link *l, bool done);
 /* Tell the peer our role and disk state (after a change). */
 void link_send_state(struct link *l);
 
+/* After meta_new_current_clear_bitmap: the peer, blank too, adopts our
+ * new current UUID and becomes UpToDate without a resync. */
+void link_send_generation(struct link *l);
+
 /* The local disk failed and is detached: the peer is told (it then
  * tracks every write it applies and starts a new generation). */
 void link_set_diskless(struct link *l);
@@ -183,6 +187,7 @@ struct link_stats {
 	bool bitmap_exchange;		/* connected, bitmaps in transfer */
 	bool peer_primary;		/* connected: the peer's role */
 	int peer_disk;			/* connected: enum peer_disk */
+	bool peer_blank;		/* connected: never held data */
 };
 void link_get_stats(const struct link *l, struct link_stats *ret);
 

@@ -645,7 +645,9 @@ int meta_sync_source_done(struct meta *m)
 	struct md_super sb = m->dev.sb;
 
 	md_uuid_clear_bitmap(&sb.gen);
-	sb.flags &= ~(uint32_t)MD_FLAG_FULL_SYNC;
+	/* a crashed primary's activity-log extents have now reached the
+	 * peer: the crash no longer decides the next connect's direction */
+	sb.flags &= ~(uint32_t)(MD_FLAG_FULL_SYNC | MD_FLAG_CRASHED_PRIMARY);
 	return store_sb(m, &sb);
 }
 
@@ -707,6 +709,25 @@ int meta_discard_my_data(struct meta *m, const struct md_gen *peer,
 	*ret_full = !shared;
 	log_msg(LOG_WARNING, "discarding this node's changes: %s resync from "
 		"the peer follows", shared ? "a bitmap" : "a full");
+	return store_sb(m, &sb);
+}
+
+int meta_new_current_clear_bitmap(struct meta *m)
+{
+	struct md_super sb;
+	int r;
+
+	if (!md_uuid_never_held_data(&m->dev.sb.gen))
+		return -EEXIST;
+	r = meta_new_generation(m);	/* durable; a blank C goes nowhere */
+	if (r < 0)
+		return r;
+	sb = m->dev.sb;
+	md_uuid_clear_bitmap(&sb.gen);
+	sb.flags |= MD_FLAG_CONSISTENT;
+	sb.flags &= ~(uint32_t)(MD_FLAG_OUTDATED | MD_FLAG_RESYNC_IN_PROGRESS |
+				MD_FLAG_FULL_SYNC);
+	md_bitmap_clear(m->bm, 0, meta_data_size(m));
 	return store_sb(m, &sb);
 }
 

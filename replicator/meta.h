@@ -165,6 +165,15 @@ int meta_sync_target_done(struct meta *m, const struct md_gen *source);
  */
 int meta_discard_my_data(struct meta *m, const struct md_gen *peer,
 			 bool *ret_full);
+/*
+ * repctl new-current-uuid --clear-bitmap, on a node that never held data
+ * (md_uuid_never_held_data): start generation 1 of the resource with
+ * nothing out of sync and call the data UpToDate; the peer adopts the
+ * same UUID (link_send_generation), so two blank devices skip their
+ * initial full sync. -EEXIST if the node held data.
+ */
+int meta_new_current_clear_bitmap(struct meta *m);
+
 /* repctl invalidate: Inconsistent, every block to come from the peer. */
 int meta_invalidate(struct meta *m);
 /* promote --force: UpToDate; a node that never held data starts the

@@ -324,7 +324,11 @@ static bool can_detach(const struct server *srv)
 {
 	struct link_stats ls;
 
-	if (!srv->detach_on_error || !srv->link)
+	/* only a primary detaches: a secondary's disk also takes the
+	 * primary's writes, which have no peer to go to instead; its read
+	 * error goes back to the (read-only) client */
+	if (!srv->detach_on_error || !srv->link ||
+	    (srv->export->tflags & NBD_FLAG_READ_ONLY))
 		return false;
 	link_get_stats(srv->link, &ls);
 	return ls.connected && ls.peer_disk == PEER_DISK_UPTODATE &&

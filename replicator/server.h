@@ -50,7 +50,8 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v);
  * Online verify of [start, stop) (stop 0: the end): compare hashes of
  * every block with the peer's while clients keep working; blocks that
  * differ are marked out of sync (`repctl resync` repairs them). 0, or
- * -EALREADY, -EBUSY (resync running), -ENOTCONN, -EINVAL.
+ * -EALREADY, -EIO (local disk detached), -EBUSY (resync running),
+ * -ENOTCONN, -EINVAL.
  */
 int server_start_verify(struct server *srv, uint64_t start, uint64_t stop);
 

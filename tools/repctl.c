@@ -121,6 +121,23 @@ static const struct repctl_cmd commands[] = {
 "  -s, --socket PATH   the control socket itself\n",
 	},
 	{
+		.name = "new-current-uuid",
+		.run = repctl_admin,
+		.summary = "skip the initial sync of two blank devices",
+		.usage =
+"--clear-bitmap (--config FILE [--node NAME] | --socket PATH)\n"
+"\n"
+"On two freshly created nodes (create-md), connected, both secondary and\n"
+"Inconsistent: start generation 1 of the resource with nothing out of\n"
+"sync; both become UpToDate at once. Only for devices known identical\n"
+"(blank); otherwise use `repctl promote --force` for a full sync.\n"
+"\n"
+"      --clear-bitmap  required: nothing is out of sync\n"
+"  -c, --config FILE   resource configuration (finds the control socket)\n"
+"  -n, --node NAME     node section (default: this host's short name)\n"
+"  -s, --socket PATH   the control socket itself\n",
+	},
+	{
 		.name = "outdate",
 		.run = repctl_admin,
 		.summary = "mark this disconnected secondary's data Outdated",

@@ -1,6 +1,7 @@
 /*
  * repctl commands that change a running repd's state (promote, demote,
- * connect, disconnect, invalidate, outdate, resync), follow its events,
+ * connect, disconnect, invalidate, new-current-uuid, outdate, resync),
+ * follow its events,
  * or wait for a resync: one request each over the control socket
  * (docs/control.md). Success prints nothing; a refusal prints the
  * daemon's reason and exits 1.
@@ -37,6 +38,7 @@ static const struct admin_spec specs[] = {
 	{ "connect", { "discard-my-data", "discard_my_data" }, 10 },
 	{ "disconnect", { NULL, NULL }, 10 },
 	{ "invalidate", { NULL, NULL }, 10 },
+	{ "new-current-uuid", { "clear-bitmap", "clear_bitmap" }, 10 },
 	{ "outdate", { NULL, NULL }, 10 },
 	{ "resync", { NULL, NULL }, 10 },
 	{ "verify", { NULL, NULL }, 10 },
@@ -297,8 +299,10 @@ static void bar(double pct, int64_t rate, int64_t eta, bool tty)
 
 /*
  * Poll status until both nodes are UpToDate and connected with no resync
- * running (0), the link gives up (StandAlone, SplitBrain: 1), or
- * timeout_s (0: none) passes.
+ * running and nothing known out of sync here (0), the link gives up
+ * (StandAlone, SplitBrain: 1), or timeout_s (0: none) passes. Connected
+ * alone is not enough: the peer's disk says UpToDate from its HELLO
+ * until the bitmap exchange shows it is behind.
  */
 static int wait_sync(const struct repctl_cmd *cmd, const char *sock,
 		     unsigned timeout_s)
@@ -321,6 +325,7 @@ static int wait_sync(const struct repctl_cmd *cmd, const char *sock,
 		rs = repctl_jobj(r, "resync");
 		peer = repctl_jobj(r, "peer");
 		if (!strcmp(conn, "Connected") &&
+		    repctl_jint(r, "out_of_sync_bytes") == 0 &&
 		    !strcmp(repctl_jstr(r, "disk"), "UpToDate") &&
 		    !strcmp(repctl_jstr(peer, "disk"), "UpToDate")) {
 			if (drawn && tty)

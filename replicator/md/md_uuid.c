@@ -131,6 +131,18 @@ int md_uuid_new_generation(struct md_gen *gen, uint64_t fresh)
 	return 0;
 }
 
+bool md_uuid_never_held_data(const struct md_gen *gen)
+{
+	unsigned i;
+
+	if (gen->current > MD_UUID_JUST_CREATED || gen->bitmap != 0)
+		return false;
+	for (i = 0; i < MD_GEN_HISTORY; i++)
+		if (gen->history[i] != 0)
+			return false;
+	return true;
+}
+
 void md_uuid_clear_bitmap(struct md_gen *gen)
 {
 	if (gen->bitmap == 0)

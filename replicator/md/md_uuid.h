@@ -85,6 +85,13 @@ struct md_uuid_side {
 void md_uuid_init(struct md_gen *gen);
 
 /*
+ * True for md_uuid_init's generations: the node was created and never
+ * held a generation of the resource's data. An invalidated node has a
+ * JUST_CREATED C too, but keeps its history, so it is not blank.
+ */
+bool md_uuid_never_held_data(const struct md_gen *gen);
+
+/*
  * Decide resync on connect (table above). Total: any input gives a
  * verdict. If ret_rule is not NULL, the rule number is stored there.
  */

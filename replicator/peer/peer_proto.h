@@ -138,6 +138,15 @@ enum peer_feature {
 #define PEER_FEATURES_KNOWN	(PEER_FEAT_LZ4 | PEER_FEAT_CRC32C | \
 				 PEER_FEAT_XXH3)
 
+/*
+ * A HELLO md_flags bit that is never on disk (MD_FLAG_* use the low
+ * bits): the sender was told `repctl connect --discard-my-data`, so a
+ * split brain found on this handshake is resolved by the sender throwing
+ * its changes away; the peer keeps connecting instead of going
+ * StandAlone.
+ */
+#define PEER_HELLO_DISCARDING	(UINT32_C(1) << 31)
+
 enum peer_role {
 	PEER_ROLE_SECONDARY	= 1,
 	PEER_ROLE_PRIMARY	= 2,

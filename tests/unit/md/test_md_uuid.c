@@ -247,6 +247,24 @@ static void test_clear_bitmap_and_target_done(void)
 	CU_ASSERT_EQUAL(memcmp(&tgt, &src, sizeof(tgt)), 0);
 }
 
+static void test_never_held_data(void)
+{
+	struct md_gen g;
+
+	md_uuid_init(&g);
+	CU_ASSERT_TRUE(md_uuid_never_held_data(&g));
+	g.current = 0;
+	CU_ASSERT_TRUE(md_uuid_never_held_data(&g));
+	/* invalidated: JUST_CREATED again, but the history remembers */
+	g = (struct md_gen){ .current = JC, .history = { 0, 0, U1 } };
+	g.history[MD_GEN_HISTORY - 1] = U1;
+	CU_ASSERT_FALSE(md_uuid_never_held_data(&g));
+	g = (struct md_gen){ .current = JC, .bitmap = U2 };
+	CU_ASSERT_FALSE(md_uuid_never_held_data(&g));
+	g = (struct md_gen){ .current = U3 };
+	CU_ASSERT_FALSE(md_uuid_never_held_data(&g));
+}
+
 /* Compare a with b both ways; check the pair of verdicts. */
 static void both_ways(const struct md_gen *a, const struct md_gen *b,
 		      enum md_uuid_verdict want_a)
@@ -330,6 +348,7 @@ int main(void)
 		{ "truth table mirrored", test_truth_table_mirrored },
 		{ "new generation", test_new_generation },
 		{ "clear bitmap and target done", test_clear_bitmap_and_target_done },
+		{ "never held data", test_never_held_data },
 		{ "scenarios", test_scenarios },
 		{ "verdict names", test_verdict_names },
 		CU_TEST_INFO_NULL,
