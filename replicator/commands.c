@@ -17,16 +17,9 @@
 #include "md/md_format.h"
 #include "meta.h"
 #include "peer/peer_proto.h"
+#include "clock.h"
 
 #define DEMOTE_WAIT_MS	30000u	/* then clients not reading are cut */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static const char *disk_name(int disk)
 {
@@ -205,6 +198,8 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_u64(o, "rate_bytes_per_s", ss.resync_ms ?
 		ss.resync_done * 1000 / ss.resync_ms : 0);
 	add_u64(o, "sent_bytes", ss.resync_sent);
+	add_bool(o, "paced", ss.resync_paced);
+	add_u64(o, "paced_rate_bytes_per_s", ss.resync_paced_rate);
 	add_u64(o, "eta_s", ss.resync_active && ss.resync_done ?
 		(ss.resync_total - ss.resync_done) * ss.resync_ms /
 		ss.resync_done / 1000 : 0);
@@ -233,6 +228,14 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_u64(o, "peer_pending", ls.pending);
 	add_u64(o, "applying", ls.applying);
 	json_object_object_add(out, "io", o);
+	o = json_object_new_object();	/* since start, all connections */
+	add_u64(o, "sent_bytes", ls.sent_bytes);
+	add_u64(o, "received_bytes", ls.recv_bytes);
+	add_u64(o, "data_packets", ls.data_packets);
+	add_u64(o, "compressed_packets", ls.compressed_packets);
+	add_u64(o, "connects", ls.connects);
+	add_u64(o, "losses", ls.losses);
+	json_object_object_add(out, "link", o);
 	o = json_object_new_object();
 	add_u64(o, "activity_log_writes", ms.al_writes);
 	add_u64(o, "bitmap_writes", ms.bm_writes);

@@ -19,6 +19,7 @@
 
 #include "handler.h"
 #include "log.h"
+#include "clock.h"
 
 /* glibc 2.34 can close every inherited descriptor in the child. */
 #if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
@@ -54,14 +55,6 @@ const char *handler_event_name(enum handler_event e)
 	case HANDLER_EVENT_COUNT: break;
 	}
 	abort();
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int handlers_new(const struct handler_conf *c, const char *resource,

@@ -39,6 +39,7 @@
 #include "peer/peer_proto.h"
 #include "store.h"
 #include "store_req.h"
+#include "clock.h"
 
 #define RBUF_SIZE	(1u << 20)	/* headers and small packets */
 #define SOCK_BUF	(4 << 20)	/* socket buffers: a few MiB in flight */
@@ -184,14 +185,6 @@ static void conn_maybe_free(struct link_conn *c);
 static void dial(struct link *l);
 static void sec_start_unblocked(struct link *l);
 static void sec_flush_check(struct link *l);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- sending ---- */
 
@@ -1174,7 +1167,9 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 	if (peer_decode_state(h, p, len, &st) < 0)
 		return -EBADMSG;
 	if (st.role == PEER_ROLE_PRIMARY && l->p.primary) {
-		go_standalone(l, false, "both nodes are primary: demote one");
+		go_standalone(l, false, "both nodes are primary: demote one; "
+			      "if both wrote while apart, their data has "
+			      "diverged");
 		refuse(c, EBUSY, l->reason);
 		return -ECONNREFUSED;
 	}
@@ -1207,6 +1202,16 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 		src.history[0] = c->peer_hello.uuid_history[0];
 		src.history[1] = c->peer_hello.uuid_history[1];
 		md_uuid_clear_bitmap(&src);
+		if (!(meta_super(l->p.meta)->flags &
+		      MD_FLAG_RESYNC_IN_PROGRESS) &&
+		    !md_uuid_never_held_data(&meta_super(l->p.meta)->gen)) {
+			/* not a target, not blank: nothing to adopt; taking
+			 * the peer's generations would hide a divergence */
+			log_msg(LOG_WARNING, "%s reports the end of a resync "
+				"this node was not receiving: ignored",
+				l->peer_label);
+			return 0;
+		}
 		if (md_uuid_never_held_data(&meta_super(l->p.meta)->gen) &&
 		    !(meta_super(l->p.meta)->flags &
 		      MD_FLAG_RESYNC_IN_PROGRESS)) {

@@ -38,6 +38,8 @@
 #include "sendq.h"
 #include "server.h"
 #include "store_req.h"
+#include "clock.h"
+#include "rs_ctl.h"
 
 #define RBUF_SIZE	(256u * 1024u)	/* request headers and small payloads */
 #define HSOUT_SIZE	(2u * NBD_HS_OUT_MAX)
@@ -48,16 +50,19 @@
 /* TRIM and WRITE_ZEROES may cover the whole device; they are executed in
  * chunks so that each holds a bounded number of activity-log extents. */
 #define MODIFY_CHUNK	(32u << 20)
-/* Resync: the source reads dirty runs of up to RS_CHUNK bytes and keeps
- * RS_WINDOW of them in flight, which leaves most of the request pool and
- * of the link to the application. */
+/* Resync with no client active: the source reads dirty runs of up to
+ * RS_CHUNK bytes and keeps up to RS_WINDOW of them, and RS_WINDOW_BYTES
+ * in all, in flight. Big runs fill the byte budget with a few requests;
+ * scattered single granules (a bitmap resync after random writes) get
+ * many in flight, because then the disk's IOPS at depth is the limit. */
 #define RS_CHUNK	(1u << 20)
-#define RS_WINDOW	8u
-/* While clients are active the resync keeps only this many blocks in
- * flight, so a client's write waits behind at most that much resync data
- * in the link (a first step towards the rate controller). */
-#define RS_WINDOW_BUSY	1u
-#define RS_CHUNK_BUSY	(128u << 10)	/* ... of at most this size */
+#define RS_WINDOW	64u
+#define RS_WINDOW_BYTES	(8u << 20)
+/* While clients are active the resync keeps one block of at most
+ * RS_CHUNK_BUSY in flight, paced at the rate rs_ctl allows (it follows
+ * the clients' write latency), so a client write waits behind little
+ * resync data in the disk queue and in the link. */
+#define RS_CHUNK_BUSY	(64u << 10)
 #define RS_BUSY_MS	500u		/* "active": a request this recent */
 #define IO_RESYNC	0xff00u		/* req.type of a resync read */
 #define IO_VERIFY	0xff01u		/* req.type of a verify read */
@@ -98,6 +103,8 @@ struct nbd_io {
 	uint32_t data_len;		/* reply data bytes in buf[] */
 	struct sendq_item si;		/* the reply in the send queue */
 	bool in_wlist;			/* counted in the write-order list */
+	bool during_rs;			/* resync I/O was in flight at start */
+	uint64_t start_us;		/* client request: admitted at */
 	uint8_t hdr[NBD_CHUNK_ERROR_MAX]; /* reply header */
 };
 
@@ -172,6 +179,9 @@ struct server {
 		uint64_t rate;		/* ceiling, bytes/s; 0: none */
 		bool checksum;		/* compare hashes first */
 		uint64_t credit_ms;	/* rate: time the bytes so far need */
+		uint64_t inflight_bytes;
+		struct rs_ctl ctl;	/* the pace while clients write */
+		uint64_t busy_next_us;	/* busy: next block not before */
 	} rs;
 	struct {
 		bool active;		/* an online verify is running */
@@ -263,7 +273,12 @@ static bool reply_is_structured(const struct nbd_io *io)
 static void io_reply(struct nbd_io *io, int err)
 {
 	struct conn *c = io->conn;
+	struct server *srv = io->srv;
 	uint32_t wire = nbd_errno_to_wire(-err);
+
+	if (srv->rs.active && err == 0 && io->req.type == NBD_CMD_WRITE)
+		rs_ctl_sample(&srv->rs.ctl, now_us() - io->start_us,
+			      io->during_rs || srv->rs.inflight > 0);
 
 	if (err < 0) {
 		io->data_len = 0;
@@ -826,14 +841,6 @@ static void exec_block_status(struct nbd_io *io)
 
 /* ---- resync (this node is the sync source) ---- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool all_zero(const uint8_t *p, size_t len)
 {
 	const uint64_t *w = (const void *)p;
@@ -852,6 +859,7 @@ static void resync_release(struct nbd_io *io)
 
 	wlist_del(srv, io);
 	srv->rs.inflight--;
+	srv->rs.inflight_bytes -= io->req.len;
 	io_put(io);
 	if (srv->blocked_head)
 		start_unblocked(srv);
@@ -1049,9 +1057,10 @@ static void resync_finish(struct server *srv)
 static void resync_pump(struct server *srv)
 {
 	struct meta_stats ms;
-	uint64_t off, len, now = now_ms();
+	uint64_t off, len, us = now_us(), now = us / 1000;
 	bool busy = now - srv->last_client_ms < RS_BUSY_MS;
-	unsigned window = busy ? RS_WINDOW_BUSY : RS_WINDOW;
+	unsigned window = busy ? 1 : RS_WINDOW;
+	uint64_t busy_rate = rs_ctl_rate(&srv->rs.ctl, us);
 
 	if (srv->detached && srv->rs.active) {
 		srv->rs.active = false;
@@ -1064,6 +1073,10 @@ static void resync_pump(struct server *srv)
 		/* resync-rate: the bytes so far may not need more time than
 		 * has passed (a burst of one chunk after an idle spell) */
 		if (srv->rs.rate && srv->rs.credit_ms > now - srv->rs.start_ms)
+			break;
+		if (busy && us < srv->rs.busy_next_us)
+			break;		/* paced while clients write */
+		if (!busy && srv->rs.inflight_bytes >= RS_WINDOW_BYTES)
 			break;
 		if (meta_next_dirty(srv->meta, srv->rs.cursor,
 				    busy ? RS_CHUNK_BUSY : RS_CHUNK, &off,
@@ -1081,6 +1094,9 @@ static void resync_pump(struct server *srv)
 		srv->rs.cursor = off + len;
 		if (srv->rs.rate)
 			srv->rs.credit_ms += len * 1000 / srv->rs.rate;
+		if (busy)
+			srv->rs.busy_next_us = us + len * 1000000 / busy_rate;
+		srv->rs.inflight_bytes += len;
 		io = io_get(srv, NULL);
 		memset(&io->req, 0, sizeof(io->req));
 		io->req.type = IO_RESYNC;
@@ -1123,6 +1139,8 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 	srv->rs.done = 0;
 	srv->rs.sent = 0;
 	srv->rs.credit_ms = 0;
+	srv->rs.busy_next_us = 0;
+	rs_ctl_init(&srv->rs.ctl, RS_CTL_MIN_RATE, srv->rs.rate);
 	srv->rs.start_ms = srv->rs.last_log_ms = now_ms();
 	log_msg(LOG_NOTICE, "resync to the peer: %" PRIu64 " bytes (%s%s)",
 		ms.dirty_bytes, md_uuid_verdict_name(v), srv->rs.checksum ?
@@ -1406,8 +1424,11 @@ static void io_submit(struct nbd_io *io)
 
 	if (io->conn) {
 		srv->requests++;
-		if (srv->rs.active)
-			srv->last_client_ms = now_ms();
+		if (srv->rs.active) {
+			io->start_us = now_us();
+			io->during_rs = srv->rs.inflight > 0;
+			srv->last_client_ms = io->start_us / 1000;
+		}
 	}
 	if (io->conn && log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "conn %u: %s(%" PRIu64 ", %u) flags=%#x "
@@ -2039,6 +2060,9 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->resync_total = srv->rs.total;
 	ret->resync_ms = srv->rs.active ? now_ms() - srv->rs.start_ms : 0;
 	ret->resync_sent = srv->rs.sent;
+	ret->resync_paced = srv->rs.active &&
+			    now_ms() - srv->last_client_ms < RS_BUSY_MS;
+	ret->resync_paced_rate = srv->rs.ctl.rate;
 	ret->detached = srv->detached;
 	ret->verify_active = srv->vr.active;
 	ret->verify_failed = srv->vr.failed;

@@ -87,6 +87,8 @@ struct server_stats {
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */
 	uint64_t resync_sent;		/* block bytes sent (checksum: less) */
+	bool resync_paced;		/* clients active: rs_ctl sets the pace */
+	uint64_t resync_paced_rate;	/* ... at this many bytes/s */
 	bool detached;			/* local disk failed: peer only */
 	bool verify_active;		/* online verify running (we drive) */
 	bool verify_failed;		/* the last one stopped early */

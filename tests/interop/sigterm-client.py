@@ -41,7 +41,8 @@ def proc_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             stat = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # the process can be reaped between open() and read(): ESRCH
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 

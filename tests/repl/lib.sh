@@ -385,6 +385,25 @@ kill_node() {
 	wait "$pid" 2>/dev/null || :
 	untrack_pid "$pid"
 	unset "PID[$node]"
+	wait_ports_free "$node"
+}
+
+# wait_ports_free NODE: until nothing listens on NODE's NBD and
+# replication ports (5 s). A killed process's io_uring is torn down by a
+# kernel worker after the process is gone, and a pending accept keeps its
+# listening socket open until then: a restart at once can find the port
+# in use.
+wait_ports_free() {
+	local i p busy
+	for ((i = 0; i < 50; i++)); do
+		busy=
+		for p in ${NBD_PORT[$1]:-} ${REPL_PORT[$1]:-}; do
+			[[ -n $(ss -Hltn "sport = :$p" 2>/dev/null) ]] && busy=$p
+		done
+		[[ -z $busy ]] && return 0
+		sleep 0.1
+	done
+	fail "port $busy of $1 still listening 5 s after its repd died"
 }
 
 # wait_in_sync [SECONDS]: until the last resync the primary logged as
