@@ -187,6 +187,17 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	}
 	json_object_object_add(out, "protocol",
 		json_object_new_string_len(&d->protocol, 1));
+	if (ls.have_decision) {
+		/* what the generations decided at the last connect */
+		o = json_object_new_object();
+		add_str(o, "verdict", md_uuid_verdict_name(
+			(enum md_uuid_verdict)ls.decision));
+		add_u64(o, "rule", ls.decision_rule);
+		add_str(o, "reason", md_uuid_rule_text(ls.decision_rule));
+		json_object_object_add(out, "sync_decision", o);
+	} else {
+		json_object_object_add(out, "sync_decision", NULL);
+	}
 	add_u64(out, "out_of_sync_bytes", ms.dirty_bytes);
 	o = json_object_new_object();
 	add_bool(o, "active", ss.resync_active);

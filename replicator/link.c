@@ -156,6 +156,10 @@ struct link {
 	char reason[PEER_MSG_MAX + 1];
 	struct md_gen sb_peer_gen;	/* the peer's, at split brain */
 	bool sb_peer_known;
+	/* the last connection's resync decision, for status */
+	bool have_decision;
+	enum md_uuid_verdict decision;
+	unsigned decision_rule;
 	bool discard_my_data;		/* resolve the next split brain so */
 	bool diskless;			/* our disk failed: detached */
 	uint64_t features;		/* negotiated */
@@ -1400,10 +1404,14 @@ static void conn_established(struct link_conn *c)
 			   me.flags & MD_FLAG_RESYNC_IN_PROGRESS,
 			   peer.flags & MD_FLAG_RESYNC_IN_PROGRESS, &plan);
 	v = plan.verdict;
+	l->have_decision = true;
+	l->decision = v;
+	l->decision_rule = rule;
 	log_msg(why ? LOG_ERR : LOG_INFO, "generations: local %016" PRIx64
 		"/%016" PRIx64 ", peer %016" PRIx64 "/%016" PRIx64 ": %s "
-		"(rule %u)", me.gen.current, me.gen.bitmap, peer.gen.current,
-		peer.gen.bitmap, md_uuid_verdict_name(v), rule);
+		"(rule %u: %s)", me.gen.current, me.gen.bitmap, peer.gen.current,
+		peer.gen.bitmap, md_uuid_verdict_name(v), rule,
+		md_uuid_rule_text(rule));
 	if (why && v == MD_UUID_SPLIT_BRAIN && l->discard_my_data &&
 	    (peer.flags & PEER_HELLO_DISCARDING)) {
 		why = "split brain, and both nodes were told to discard "
@@ -2215,6 +2223,9 @@ void link_get_stats(const struct link *l, struct link_stats *ret)
 	ret->standalone = l->standalone;
 	ret->split_brain = l->split_brain;
 	ret->reason = l->reason[0] ? l->reason : NULL;
+	ret->have_decision = l->have_decision;
+	ret->decision = l->decision;
+	ret->decision_rule = l->decision_rule;
 	ret->applying = l->p.max_ios - l->n_free;
 	if (ret->connected) {
 		ret->peer_primary = l->conn->peer_role == PEER_ROLE_PRIMARY;

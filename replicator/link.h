@@ -188,6 +188,10 @@ struct link_stats {
 	bool peer_primary;		/* connected: the peer's role */
 	int peer_disk;			/* connected: enum peer_disk */
 	bool peer_blank;		/* connected: never held data */
+	/* the last handshake's resync decision (md_sync_plan's verdict) */
+	bool have_decision;
+	int decision;			/* enum md_uuid_verdict */
+	unsigned decision_rule;		/* md_uuid_compare's rule */
 };
 void link_get_stats(const struct link *l, struct link_stats *ret);
 

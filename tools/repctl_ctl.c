@@ -150,6 +150,9 @@ static void print_status(json_object *r, bool verbose)
 	json_object *peer = repctl_jobj(r, "peer"), *rs = repctl_jobj(r, "resync");
 	json_object *io = repctl_jobj(r, "io"), *md = repctl_jobj(r, "metadata");
 	json_object *err = repctl_jobj(r, "last_error");
+	json_object *sd = repctl_jobj(r, "sync_decision");
+	json_object *vr = repctl_jobj(r, "verify");
+	json_object *reason = repctl_jobj(r, "connection_reason");
 	char b1[32], b2[32];
 
 	printf("%s node %s: role:", repctl_jstr(r, "resource"), repctl_jstr(r, "node"));
@@ -165,6 +168,12 @@ static void print_status(json_object *r, bool verbose)
 		state_word(repctl_jstr(peer, "disk"), tty);
 	}
 	printf("\n");
+	if (reason)	/* why StandAlone or SplitBrain, and what to run */
+		printf("  reason: %s\n", json_object_get_string(reason));
+	if (sd)
+		printf("  last connect decided: %s (rule %" PRId64 ": %s)\n",
+		       repctl_jstr(sd, "verdict"), repctl_jint(sd, "rule"),
+		       repctl_jstr(sd, "reason"));
 	human_bytes(repctl_jint(r, "out_of_sync_bytes"), b1, sizeof(b1));
 	printf("  out of sync: %s\n", b1);
 	if (rs && json_object_get_boolean(repctl_jobj(rs, "active"))) {
@@ -174,6 +183,18 @@ static void print_status(json_object *r, bool verbose)
 		       " s\n", json_object_get_double(repctl_jobj(rs, "percent")),
 		       b1, b2, (double)repctl_jint(rs, "rate_bytes_per_s") / 1e6,
 		       repctl_jint(rs, "eta_s"));
+		if (json_object_get_boolean(repctl_jobj(rs, "paced")))
+			printf("  resync paced while clients write: %.1f MB/s\n",
+			       (double)repctl_jint(rs, "paced_rate_bytes_per_s") /
+			       1e6);
+	}
+	if (vr && (json_object_get_boolean(repctl_jobj(vr, "active")) ||
+		   repctl_jint(vr, "mismatched_blocks") > 0)) {
+		human_bytes(repctl_jint(vr, "done_bytes"), b1, sizeof(b1));
+		human_bytes(repctl_jint(vr, "total_bytes"), b2, sizeof(b2));
+		printf("  verify: %s of %s%s, %" PRId64 " block(s) differ\n", b1,
+		       b2, json_object_get_boolean(repctl_jobj(vr, "active")) ?
+		       " (running)" : "", repctl_jint(vr, "mismatched_blocks"));
 	}
 	if (verbose) {
 		printf("  io: %" PRId64 " NBD connection(s), %" PRId64

@@ -131,6 +131,32 @@ int md_uuid_new_generation(struct md_gen *gen, uint64_t fresh)
 	return 0;
 }
 
+const char *md_uuid_rule_text(unsigned rule)
+{
+	switch (rule) {
+	case 10: return "both nodes freshly created";
+	case 20: return "this node is freshly created";
+	case 30: return "the peer is freshly created";
+	case 40: return "same current UUID";
+	case 41: return "same current UUID, this node crashed as primary";
+	case 42: return "same current UUID, the peer crashed as primary";
+	case 43: return "same current UUID, both crashed as primary "
+			"(tie-break by node id)";
+	case 45: return "each bitmap UUID is the other's current UUID";
+	case 50: return "my bitmap UUID is the peer's current UUID: this node "
+			"is newer";
+	case 60: return "the peer's bitmap UUID is my current UUID: the peer "
+			"is newer";
+	case 70: return "same bitmap UUID, different current UUIDs";
+	case 75: return "each current UUID is in the other's history";
+	case 80: return "the peer's current UUID is in my history";
+	case 90: return "my current UUID is in the peer's history";
+	case 100: return "a common ancestor, then different generations";
+	case 110: return "no generation in common";
+	}
+	return NULL;
+}
+
 bool md_uuid_never_held_data(const struct md_gen *gen)
 {
 	unsigned i;

@@ -81,6 +81,13 @@ struct md_uuid_side {
 	uint32_t node_id;	/* tie-break of rule 43; the two must differ */
 };
 
+/*
+ * What md_uuid_compare's rule found, in a few words for logs and status
+ * ("the peer's bitmap UUID is my current UUID: the peer is newer"); NULL
+ * for a number that is not a rule.
+ */
+const char *md_uuid_rule_text(unsigned rule);
+
 /* C = MD_UUID_JUST_CREATED, B and H zero. */
 void md_uuid_init(struct md_gen *gen);
 

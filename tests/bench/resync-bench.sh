@@ -21,6 +21,10 @@
 #    (`repctl invalidate` on the secondary), and, as the floor set by
 #    the disk, during a dd copy of the same size on the same file system.
 #    The busy p99s count only the writes completed while the load ran.
+# 4  checksum resync (resync-checksum = yes) after 1% of beta's 4 KiB
+#    blocks were changed behind repd's back: `repctl invalidate` on beta,
+#    then the bytes on the replication link (both directions, from the
+#    link.* counters) against the bytes a full resync sends.
 # Every part runs N rounds (default 3); the summary gives medians.
 # Prints a summary table, also saved to $BENCH_DIR/resync-*.txt. Needs
 # fio, nbdkit, qemu-utils, libnbd-bin, python3-libnbd, openssl, jq.
@@ -29,7 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 shared=${SHARED:-$top/../shared}
 build=$top/build
-size=4G rounds=3 runtime=10 parts=1,2,3
+size=4G rounds=3 runtime=10 parts=1,2,3,4
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then build=$1; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -361,6 +365,45 @@ if has 3; then
     stop "$ddpid"
   done
 fi
+# ---- 4. checksum resync after 1% of the blocks differ ---------------------
+link_bytes() { st alpha | jq '.link.sent_bytes + .link.received_bytes'; }
+if has 4; then
+  header "4. checksum resync of $size after 1% of beta's 4 KiB blocks changed"
+  [ -n "$a" ] || { start_repd beta; b=$started; start_repd alpha; a=$started; wait_sync 60; }
+  stop "$a" "$b"; a="" b=""
+  sed 's/^compression = none$/compression = none\nresync-checksum = yes/' "$conf" >"$conf.ck"
+  grep -q '^resync-checksum = yes' "$conf.ck" || die "cannot write $conf.ck"
+  for r in $(seq "$rounds"); do
+    n=$((bytes / 100 / 4096))
+    # only the data area: the internal metadata sits after it
+    /usr/bin/python3 -I - "$beta" "$n" "$r" "${R[export]}" <<'PY' || die "cannot change beta's blocks"
+import os, random, sys
+path, n, seed, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+fd = os.open(path, os.O_WRONLY)
+for g in random.Random(1000 + seed).sample(range(size // 4096), n):
+    os.pwrite(fd, os.urandom(4096), g * 4096)
+os.fsync(fd)
+os.close(fd)
+PY
+    cold
+    conf_saved=$conf conf=$conf.ck
+    start_repd beta; b=$started
+    start_repd alpha; a=$started
+    wait_sync 60
+    l0=$(link_bytes) k=$(($(finished) + 1))
+    "$REPCTL" invalidate --config "$conf" --node beta >/dev/null || die "invalidate beta"
+    for i in $(seq 100); do [ "$(finished)" -ge "$k" ] && break; busy_resync && break; sleep 0.05; done
+    wait_sync "$timeout_s"
+    wait_finished "$k"
+    l1=$(link_bytes)
+    sent=$(st alpha | jq .resync.sent_bytes)
+    T[ck-link]+=" $((l1 - l0))" T[ck-blocks]+=" $sent" T[ck-log]+=" $fin_s"
+    echo "round $r: $n blocks differ ($((n * 4096)) B); resync of $fin_bytes B in $fin_s s;" \
+         "blocks sent $sent B; link traffic both ways $((l1 - l0)) B"
+    stop "$a" "$b"; a="" b=""
+    conf=$conf_saved
+  done
+fi
 rm -f "$dst"
 medians
 
@@ -418,6 +461,13 @@ out=$dir/resync-$(date +%Y%m%d-%H%M%S).txt
     row "ratio p99 dd copy/idle (the disk's floor)" "$(ratio dd)" ""
     row "resync under the fio load, daemon's log" "${R[rs-log]} s" \
         "$(calc %.1f "${R[export]} / ${R[rs-log]} / 1e6") MB/s (${T[rs-log]# })"
+  fi
+  if has 4; then
+    row "checksum resync: block bytes sent" "${R[ck-blocks]} B" "(${T[ck-blocks]# })"
+    row "checksum resync: link bytes, both ways" "${R[ck-link]} B" "(${T[ck-link]# })"
+    row "ratio link bytes / full resync bytes" \
+        "$(calc %.2f "100 * ${R[ck-link]} / ${R[export]}")%" "<= 25%"
+    row "checksum resync, daemon's log" "${R[ck-log]} s" "(${T[ck-log]# })"
   fi
 } | tee "$out"
 echo "(saved to $out; daemon logs in $dir/repd-alpha.log, $dir/repd-beta.log)"

@@ -163,6 +163,7 @@ static void test_truth_table(void)
 			       md_uuid_verdict_name(r->want), r->rule);
 		CU_ASSERT_EQUAL(v, r->want);
 		CU_ASSERT_EQUAL(rule, r->rule);
+		CU_ASSERT_PTR_NOT_NULL(md_uuid_rule_text(rule));
 		/* NULL rule pointer is allowed. */
 		CU_ASSERT_EQUAL(md_uuid_compare(&r->me, &r->peer, NULL), r->want);
 		/* Every verdict kind appears in the table. */
@@ -245,6 +246,18 @@ static void test_clear_bitmap_and_target_done(void)
 	struct md_gen src2 = { .current = U3, .bitmap = U2, .history = { U1 } };
 	md_uuid_sync_target_done(&tgt, &src2);
 	CU_ASSERT_EQUAL(memcmp(&tgt, &src, sizeof(tgt)), 0);
+}
+
+static void test_rule_texts(void)
+{
+	static const unsigned rules[] = { 10, 20, 30, 40, 41, 42, 43, 45, 50,
+					  60, 70, 75, 80, 90, 100, 110 };
+	unsigned i;
+
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		CU_ASSERT_PTR_NOT_NULL(md_uuid_rule_text(rules[i]));
+	CU_ASSERT_PTR_NULL(md_uuid_rule_text(0));
+	CU_ASSERT_PTR_NULL(md_uuid_rule_text(44));
 }
 
 static void test_never_held_data(void)
@@ -349,6 +362,7 @@ int main(void)
 		{ "new generation", test_new_generation },
 		{ "clear bitmap and target done", test_clear_bitmap_and_target_done },
 		{ "never held data", test_never_held_data },
+		{ "rule texts", test_rule_texts },
 		{ "scenarios", test_scenarios },
 		{ "verdict names", test_verdict_names },
 		CU_TEST_INFO_NULL,
