@@ -119,6 +119,8 @@ static int handle_node_key(struct parse_state *ps, const char *section,
 		return set_value(ps, &n->nbd, section, key, value);
 	if (strcmp(key, "control") == 0)
 		return set_value(ps, &n->control, section, key, value);
+	if (strcmp(key, "control-group") == 0)
+		return set_value(ps, &n->control_group, section, key, value);
 	if (strcmp(key, "direct-io") == 0)
 		return set_value(ps, &n->direct_io, section, key, value);
 	if (strcmp(key, "meta") == 0)

@@ -29,6 +29,7 @@ struct config_node {
 	struct config_value disk;	/* backing file or block device */
 	struct config_value nbd;	/* HOST:PORT, [V6]:PORT or unix:PATH */
 	struct config_value control;	/* control socket path */
+	struct config_value control_group; /* group that may use it too */
 	struct config_value direct_io;	/* overrides [resource] direct-io */
 	struct config_value meta;	/* "internal" (default) or a path */
 	struct config_value address;	/* replication endpoint HOST:PORT */

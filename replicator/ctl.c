@@ -354,8 +354,8 @@ static void on_accept(struct engine_op *op, int res)
 	engine_accept(c->eng, &c->accept_op, c->lfd);
 }
 
-int ctl_new(struct engine *eng, const char *path, const struct ctl_cmd *cmds,
-	    void *ctx, struct ctl **ret)
+int ctl_new(struct engine *eng, const char *path, gid_t group,
+	    const struct ctl_cmd *cmds, void *ctx, struct ctl **ret)
 {
 	struct ctl *c;
 	struct netaddr a;
@@ -383,6 +383,19 @@ int ctl_new(struct engine *eng, const char *path, const struct ctl_cmd *cmds,
 	if (c->lfd < 0) {
 		int r = c->lfd;
 
+		free(c);
+		return r;
+	}
+	/* created 0700 under the umask; a configured group may use it
+	 * too: the mode opens only after the group changed, so no one else
+	 * ever gets in */
+	if (group != (gid_t)-1 ?
+	    chown(path, (uid_t)-1, group) < 0 || chmod(path, 0660) < 0 :
+	    chmod(path, 0600) < 0) {
+		int r = -errno;
+
+		close(c->lfd);
+		unlink(path);
 		free(c);
 		return r;
 	}

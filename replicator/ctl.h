@@ -40,11 +40,12 @@ struct ctl_cmd {
 
 /*
  * Listen on path (a stale socket nobody listens on is replaced; one in
- * use is -EADDRINUSE). cmds is a table ending with {NULL, NULL},
- * borrowed. 0 or -errno.
+ * use is -EADDRINUSE). The socket is mode 0600; with group other than
+ * (gid_t)-1 it belongs to that group with mode 0660. cmds is a table
+ * ending with {NULL, NULL}, borrowed. 0 or -errno.
  */
-int ctl_new(struct engine *eng, const char *path, const struct ctl_cmd *cmds,
-	    void *ctx, struct ctl **ret);
+int ctl_new(struct engine *eng, const char *path, gid_t group,
+	    const struct ctl_cmd *cmds, void *ctx, struct ctl **ret);
 
 /*
  * Answer a deferred call: err 0 with reply (taken; may be NULL for an

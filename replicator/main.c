@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <signal.h>
@@ -231,6 +232,31 @@ static int check_control_path(const struct config *cfg,
 	return 0;
 }
 
+/* The node's control-group, resolved on this host: the group must exist
+ * here (other nodes' groups are theirs to check). */
+static int resolve_control_group(const struct config *cfg,
+				 const struct config_node *node, gid_t *ret)
+{
+	struct group gr, *found = NULL;
+	char buf[4096], msg[300];
+	int r;
+
+	*ret = (gid_t)-1;
+	if (!node->control_group.line)
+		return 0;
+	r = getgrnam_r(node->control_group.text, &gr, buf, sizeof(buf),
+		       &found);
+	if (r != 0 || !found) {
+		snprintf(msg, sizeof(msg), r ? "cannot look up group '%s'" :
+			 "no group '%s' on this host",
+			 node->control_group.text);
+		return config_error(cfg, &node->control_group,
+				    "control-group", msg, r ? -r : 0);
+	}
+	*ret = found->gr_gid;
+	return 0;
+}
+
 static char listen_name[300];	/* for the start-up log line */
 
 static int open_listener(const struct config *cfg,
@@ -339,6 +365,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_state d = { .sig_fd = -1 };
+	gid_t control_gid = (gid_t)-1;
 	const char *config_path = NULL, *node_name = NULL, *role = NULL;
 	const struct config_node *node;
 	struct server_params sp;
@@ -385,7 +412,8 @@ int main(int argc, char **argv)
 			node_name);
 		return 1;
 	}
-	if (check_control_path(&cfg, node) < 0)
+	if (check_control_path(&cfg, node) < 0 ||
+	    resolve_control_group(&cfg, node, &control_gid) < 0)
 		return 1;
 	peer = config_peer_of(&cfg, node);
 	primary = role ? strcmp(role, "primary") == 0 :
@@ -480,7 +508,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "repd: handlers: %s\n", strerror(-r));
 		goto out;
 	}
-	r = ctl_new(d.eng, node->control.text, daemon_ctl_cmds, &d, &d.ctl);
+	r = ctl_new(d.eng, node->control.text, control_gid, daemon_ctl_cmds,
+		    &d, &d.ctl);
 	if (r < 0) {
 		config_error(&cfg, &node->control, "control", "cannot listen",
 			     r);

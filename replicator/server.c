@@ -56,7 +56,7 @@
  * scattered single granules (a bitmap resync after random writes) get
  * many in flight, because then the disk's IOPS at depth is the limit. */
 #define RS_CHUNK	(1u << 20)
-#define RS_WINDOW	64u
+#define RS_WINDOW	256u
 #define RS_WINDOW_BYTES	(8u << 20)
 /* While clients are active the resync keeps one block of at most
  * RS_CHUNK_BUSY in flight, paced at the rate rs_ctl allows (it follows

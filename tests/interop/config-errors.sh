@@ -99,6 +99,9 @@ expect_error missing-disk-file 4 '\<disk\>'
 mkcfg "${res[@]}" "this line is not a key" "${node[@]}"
 expect_error malformed-line 3 '.'
 
+mkcfg "${res[@]}" "${node[@]}" "control-group = no-such-group-r3pd"
+expect_error unknown-control-group 7 'control-group.*no-such-group-r3pd'
+
 mkcfg "${res[@]}" "${node[@]:0:2}" "nbd = 127.0.0.1" "control = $T/ctl.sock"
 expect_error bad-nbd-address 5 '\<nbd\>'
 
@@ -178,7 +181,21 @@ mkcfg "${res[@]}" ${DIRECT_IO_LINE:+"$DIRECT_IO_LINE"} "${node[@]}" \
 	"[handlers]" "on-split-brain = $T/handler.sh" "timeout = 5"
 start_repd "$cfg"
 wait_ready "nbd://127.0.0.1:$port/r0"
+mode=$(stat -c '%a %U' "$T/ctl.sock")
+[[ $mode == "600 root" ]] || fail "control socket is '$mode', want '600 root'"
 stop_repd
-log "valid-config: PASS"
+log "valid-config: PASS (control socket $mode)"
+
+# control-group: the socket belongs to that group, mode 0660
+if getent group daemon >/dev/null; then
+	mkcfg "${res[@]}" ${DIRECT_IO_LINE:+"$DIRECT_IO_LINE"} "${node[@]}" \
+		"control-group = daemon"
+	start_repd "$cfg"
+	wait_ready "nbd://127.0.0.1:$port/r0"
+	mode=$(stat -c '%a %G' "$T/ctl.sock")
+	[[ $mode == "660 daemon" ]] || fail "control socket is '$mode' with control-group = daemon, want '660 daemon'"
+	stop_repd
+	log "control-group: PASS (control socket $mode)"
+fi
 
 ((nfail == 0)) || fail "$nfail config error case(s) failed"
