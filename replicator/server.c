@@ -24,6 +24,7 @@
 #include <linux/falloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1110,10 +1111,15 @@ static void resync_pump(struct server *srv)
 		double rate = el ? srv->rs.done / 1e3 / (double)el : 0;
 
 		srv->rs.last_log_ms = now;
+		char paced[64] = "";
+
+		if (busy)
+			snprintf(paced, sizeof(paced), ", paced at %.1f MB/s "
+				 "while clients write", srv->rs.ctl.rate / 1e6);
 		log_msg(LOG_INFO, "resync: %" PRIu64 " of %" PRIu64 " bytes "
-			"(%.1f%%), %.1f MB/s", srv->rs.done, srv->rs.total,
+			"(%.1f%%), %.1f MB/s%s", srv->rs.done, srv->rs.total,
 			srv->rs.total ? 100.0 * srv->rs.done / srv->rs.total :
-			100.0, rate);
+			100.0, rate, paced);
 	}
 }
 
