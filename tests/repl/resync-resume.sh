@@ -7,7 +7,8 @@
 #   - the source is killed mid-way through a full resync (after
 #     `repctl invalidate` on the target) and restarted: nothing is lost
 #     (the full-sync intent is on disk, the resync runs again) and the
-#     data areas end identical.
+#     data areas end identical; meanwhile the target, Inconsistent,
+#     refuses a plain promote.
 # A resync-rate of 32M keeps the resync slow enough to be interrupted.
 . "$(dirname "$0")/lib.sh"
 require_python_nbd
@@ -72,6 +73,15 @@ n=$(log_count alpha 'resync to the peer')
 wait_log alpha 'resync to the peer' 20 "$n" || fail "no resync after invalidate"
 wait_done_at_least alpha $((DATA_SIZE * 3 / 10))
 kill_node alpha
+# the target, Inconsistent and alone now, refuses a plain promote
+[[ $(field beta 'd["disk"]') == Inconsistent ]] ||
+	fail "the target reports $(field beta 'd["disk"]') with its source gone, want Inconsistent"
+if out=$(ctl promote --config "$cfg" --node beta 2>&1); then
+	fail "a plain promote of the Inconsistent target succeeded"
+fi
+grep -qi 'inconsistent' <<<"$out" || fail "the promote refusal does not say Inconsistent: $out"
+log "promote of the Inconsistent target refused: $out"
+[[ $(field beta 'd["role"]') == secondary ]] || fail "beta is no longer secondary"
 start_node alpha "$cfg"
 wait_connected
 ctl wait-sync --config "$cfg" --node alpha --timeout 60 >/dev/null ||
