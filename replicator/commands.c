@@ -237,6 +237,8 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_u64(o, "in_flight", ss.ios_in_flight);
 	add_u64(o, "requests", ss.requests);
 	add_u64(o, "peer_pending", ls.pending);
+	/* on-peer-loss = suspend: held until the peer is back */
+	add_u64(o, "suspended", ls.connected ? 0 : ls.pending);
 	add_u64(o, "applying", ls.applying);
 	json_object_object_add(out, "io", o);
 	o = json_object_new_object();	/* since start, all connections */

@@ -176,6 +176,10 @@ static void print_status(json_object *r, bool verbose)
 		       repctl_jstr(sd, "reason"));
 	human_bytes(repctl_jint(r, "out_of_sync_bytes"), b1, sizeof(b1));
 	printf("  out of sync: %s\n", b1);
+	if (repctl_jint(io, "suspended") > 0)
+		printf("  suspended: %" PRId64 " write(s) held until the peer "
+		       "is back (on-peer-loss = suspend)\n",
+		       repctl_jint(io, "suspended"));
 	if (rs && json_object_get_boolean(repctl_jobj(rs, "active"))) {
 		human_bytes(repctl_jint(rs, "done_bytes"), b1, sizeof(b1));
 		human_bytes(repctl_jint(rs, "total_bytes"), b2, sizeof(b2));

@@ -11,9 +11,10 @@
 #
 # on-peer-loss = suspend: a client writes once, the secondary is killed,
 # the primary logs the loss, and a write issued then must not complete
-# within 3 s.  When the secondary is restarted the held write completes
-# (within 40 s: the primary redials with backoff); after a flush and a
-# clean stop both data areas are identical.
+# within 3 s; status counts it in io.suspended.  When the secondary is
+# restarted the held write completes (within 40 s: the primary redials
+# with backoff); after a flush and a clean stop both data areas are
+# identical.
 . "$(dirname "$0")/lib.sh"
 require_python_nbd
 
@@ -92,6 +93,11 @@ if ! wait_file "$D/pending" 10; then
 	fail "the client did not report its write pending within 10 s"
 fi
 require_alive alpha
+held=$(timeout 10 "$REPCTL" status --json --config "$cfg" --node alpha |
+	"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["io"]["suspended"])') ||
+	fail "repctl status on alpha"
+((held >= 1)) || fail "status says $held suspended writes while one is held, want >= 1"
+log "suspend: status shows $held suspended write(s)"
 start_node beta "$cfg"
 touch "$D/restarted"
 client_wait "$client" "$D/client.log"
