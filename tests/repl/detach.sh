@@ -16,10 +16,6 @@ require_cmd fio
 require_python_nbd
 
 ctl() { timeout 60 "$REPCTL" "$@"; }
-field() {
-	ctl status --config "$cfg" --node "$1" --json |
-		"$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$2"
-}
 
 pair_init detach 96M
 cfg=$D/r0.conf
@@ -37,10 +33,10 @@ DATA_SIZE=$(nbd_size alpha)
 run_fio dying alpha --rw=randwrite --bs=4k --iodepth=16 --size=48M \
 	--verify=crc32c --verify_fatal=1 --do_verify=1
 expect_log alpha 'local disk failed .*detached' 1
-[[ $(field alpha 'd["disk"]') == Diskless ]] ||
-	fail "primary disk is $(field alpha 'd["disk"]') after the failure, want Diskless"
-[[ $(field beta 'd["peer"]["disk"]') == Diskless ]] ||
-	fail "the secondary sees the primary's disk as $(field beta 'd["peer"]["disk"]'), want Diskless"
+[[ $(status_field alpha 'd["disk"]') == Diskless ]] ||
+	fail "primary disk is $(status_field alpha 'd["disk"]') after the failure, want Diskless"
+[[ $(status_field beta 'd["peer"]["disk"]') == Diskless ]] ||
+	fail "the secondary sees the primary's disk as $(status_field beta 'd["peer"]["disk"]'), want Diskless"
 expect_log beta 'new generation' 1
 # (fio's verify pass read everything back after the detach: from the peer)
 stop_node alpha
@@ -76,6 +72,6 @@ timeout 60 fio --name=failing --ioengine=nbd --uri="$(uri alpha)" \
 	>"$D/failing.log" 2>&1 || rc=$?
 ((rc != 0)) || grep -q 'err=[^0]' "$D/failing.log" ||
 	fail "on-io-error = fail: fio saw no error"
-[[ $(field alpha 'd["disk"]') == UpToDate ]] ||
+[[ $(status_field alpha 'd["disk"]') == UpToDate ]] ||
 	fail "on-io-error = fail: the disk was detached"
 log "on-io-error = fail: the client got the error, the disk stays attached"

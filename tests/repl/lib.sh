@@ -457,6 +457,26 @@ expect_out_of_sync() {
 	log "node $1: $got bytes out of sync at exit"
 }
 
+# status_field NODE EXPR: print EXPR, a Python expression over NODE's
+# `repctl status --json` reply as d (d["disk"], d["resync"]["active"]);
+# the config is $cfg.
+status_field() {
+	timeout 60 "$REPCTL" status --config "$cfg" --node "$1" --json |
+		"$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$2"
+}
+
+# fill_random IMAGE MIB SEED: the first MIB MiB of IMAGE, seeded random
+# bytes (incompressible, no zero blocks: a resync must move them all).
+fill_random() {
+	"$PYTHON" - "$1" "$2" "$3" <<'PY' || harness_error "fill_random $1"
+import random, sys
+r = random.Random(int(sys.argv[3]))
+with open(sys.argv[1], "r+b") as f:
+    for i in range(int(sys.argv[2])):
+        f.write(r.randbytes(1 << 20))
+PY
+}
+
 # compare_disks [SIZE]: the first SIZE (default DATA_SIZE) bytes of both
 # images must be identical.
 compare_disks() {

@@ -13,10 +13,6 @@
 require_python_nbd
 
 ctl() { timeout 60 "$REPCTL" "$@"; }
-st() {  # st NODE EXPR: evaluate EXPR over status --json as d
-	ctl status --config "$cfg" --node "$1" --json |
-		"$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$2"
-}
 # refused NODE WORD ARGS...: the command fails and its message has WORD
 refused() {
 	local node=$1 word=$2 out
@@ -28,10 +24,10 @@ refused() {
 		fail "repctl $* on $node: '$out' does not say '$word'"
 	log "refused as expected: repctl $* on $node: $out"
 }
-wait_st() {  # wait_st NODE EXPR WANT: until st NODE EXPR prints WANT (10 s)
+wait_st() {  # wait_st NODE EXPR WANT: until status_field NODE EXPR prints WANT (10 s)
 	local i got
 	for ((i = 0; i < 100; i++)); do
-		got=$(st "$1" "$2" 2>/dev/null) || got='?'
+		got=$(status_field "$1" "$2" 2>/dev/null) || got='?'
 		[[ $got == "$3" ]] && return 0
 		sleep 0.1
 	done
@@ -57,12 +53,12 @@ wait_st alpha 'd["disk"]' UpToDate
 wait_st beta 'd["disk"]' UpToDate
 wait_st alpha 'd["peer"]["disk"]' UpToDate
 wait_st beta 'd["peer"]["disk"]' UpToDate
-ua=$(st alpha 'd["metadata"]["current_uuid"]' 2>/dev/null) || ua=
-ub=$(st beta 'd["metadata"]["current_uuid"]' 2>/dev/null) || ub=
+ua=$(status_field alpha 'd["metadata"]["current_uuid"]' 2>/dev/null) || ua=
+ub=$(status_field beta 'd["metadata"]["current_uuid"]' 2>/dev/null) || ub=
 [[ -n $ua && $ua == "$ub" ]] || fail "current UUIDs differ: alpha '$ua', beta '$ub'"
 log "both UpToDate at generation $ua"
-[[ $(st alpha 'd["out_of_sync_bytes"]') == 0 ]] || fail "alpha has bytes out of sync"
-[[ $(st beta 'd["out_of_sync_bytes"]') == 0 ]] || fail "beta has bytes out of sync"
+[[ $(status_field alpha 'd["out_of_sync_bytes"]') == 0 ]] || fail "alpha has bytes out of sync"
+[[ $(status_field beta 'd["out_of_sync_bytes"]') == 0 ]] || fail "beta has bytes out of sync"
 [[ $(log_count alpha 'resync to the peer') == 0 && $(log_count beta 'resync to the peer') == 0 ]] ||
 	fail "a resync ran after new-current-uuid --clear-bitmap"
 refused alpha 'held data' new-current-uuid --clear-bitmap

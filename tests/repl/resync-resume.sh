@@ -16,15 +16,11 @@ require_python_nbd
 SEED=${SEED:-$RANDOM}
 log "seed $SEED"
 ctl() { timeout 60 "$REPCTL" "$@"; }
-field() {
-	ctl status --config "$cfg" --node "$1" --json |
-		"$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$2"
-}
 # wait_done_at_least NODE BYTES: until NODE's resync.done_bytes >= BYTES
 wait_done_at_least() {
 	local i got
 	for ((i = 0; i < 300; i++)); do
-		got=$(field "$1" 'd["resync"]["done_bytes"]' 2>/dev/null) || got=0
+		got=$(status_field "$1" 'd["resync"]["done_bytes"]' 2>/dev/null) || got=0
 		((got >= $2)) && return 0
 		sleep 0.05
 	done
@@ -32,13 +28,7 @@ wait_done_at_least() {
 }
 
 pair_init resume 160M
-"$PYTHON" - "$SEED" "${IMG[alpha]}" <<'PY'
-import os, random, sys
-r = random.Random(int(sys.argv[1]))
-with open(sys.argv[2], "r+b") as f:
-    for i in range(128):
-        f.write(r.randbytes(1 << 20))
-PY
+fill_random "${IMG[alpha]}" 128 "$SEED"
 cfg=$D/r0.conf
 write_pair_config "$cfg" resync-rate=32M
 create_md "$cfg" alpha
@@ -48,8 +38,8 @@ start_node alpha "$cfg"
 wait_connected
 DATA_SIZE=$(md_data_size "$cfg" alpha)
 wait_done_at_least alpha $((DATA_SIZE * 3 / 10))
-[[ $(field beta 'd["disk"]') == Inconsistent ]] ||
-	fail "the target reports $(field beta 'd["disk"]') mid-resync, want Inconsistent"
+[[ $(status_field beta 'd["disk"]') == Inconsistent ]] ||
+	fail "the target reports $(status_field beta 'd["disk"]') mid-resync, want Inconsistent"
 kill_node beta
 start_node beta "$cfg"
 expect_log alpha 'resync to the peer: [0-9]+ bytes \(sync-source-bitmap' 20 1
@@ -74,14 +64,14 @@ wait_log alpha 'resync to the peer' 20 "$n" || fail "no resync after invalidate"
 wait_done_at_least alpha $((DATA_SIZE * 3 / 10))
 kill_node alpha
 # the target, Inconsistent and alone now, refuses a plain promote
-[[ $(field beta 'd["disk"]') == Inconsistent ]] ||
-	fail "the target reports $(field beta 'd["disk"]') with its source gone, want Inconsistent"
+[[ $(status_field beta 'd["disk"]') == Inconsistent ]] ||
+	fail "the target reports $(status_field beta 'd["disk"]') with its source gone, want Inconsistent"
 if out=$(ctl promote --config "$cfg" --node beta 2>&1); then
 	fail "a plain promote of the Inconsistent target succeeded"
 fi
 grep -qi 'inconsistent' <<<"$out" || fail "the promote refusal does not say Inconsistent: $out"
 log "promote of the Inconsistent target refused: $out"
-[[ $(field beta 'd["role"]') == secondary ]] || fail "beta is no longer secondary"
+[[ $(status_field beta 'd["role"]') == secondary ]] || fail "beta is no longer secondary"
 start_node alpha "$cfg"
 wait_connected
 ctl wait-sync --config "$cfg" --node alpha --timeout 60 >/dev/null ||

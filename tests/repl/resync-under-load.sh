@@ -15,14 +15,10 @@ require_python_nbd
 SEED=${SEED:-$RANDOM}
 log "seed $SEED"
 ctl() { timeout 60 "$REPCTL" "$@"; }
-field() {
-	ctl status --config "$cfg" --node "$1" --json |
-		"$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$2"
-}
 wait_resync_active() {
 	local i
 	for ((i = 0; i < 100; i++)); do
-		[[ $(field alpha 'd["resync"]["active"]' 2>/dev/null) == True ]] && return 0
+		[[ $(status_field alpha 'd["resync"]["active"]' 2>/dev/null) == True ]] && return 0
 		sleep 0.05
 	done
 	fail "no resync running on alpha within 5 s"
@@ -40,20 +36,14 @@ hammer() {
 	# overlapped: the finished line must not predate the writer
 	[[ $(log_count alpha 'resync finished') == "$n" ]] ||
 		log "pass $1: the resync finished while the writer ran"
-	[[ $(field alpha 'd["resync"]["active"]') == True || $(log_count alpha 'resync finished') -gt $n ]] ||
+	[[ $(status_field alpha 'd["resync"]["active"]') == True || $(log_count alpha 'resync finished') -gt $n ]] ||
 		fail "pass $1: no resync ran during the writes"
 	ctl wait-sync --config "$cfg" --node alpha --timeout 120 >/dev/null ||
 		fail "pass $1: not in sync after the writes"
 }
 
 pair_init underload 96M
-"$PYTHON" - "$SEED" "${IMG[alpha]}" <<'PY'
-import random, sys
-r = random.Random(int(sys.argv[1]))
-with open(sys.argv[2], "r+b") as f:
-    for i in range(64):
-        f.write(r.randbytes(1 << 20))
-PY
+fill_random "${IMG[alpha]}" 64 "$SEED"
 cfg=$D/r0.conf
 write_pair_config "$cfg" resync-rate=24M
 create_md "$cfg" alpha
