@@ -277,7 +277,8 @@ static void io_reply(struct nbd_io *io, int err)
 	struct server *srv = io->srv;
 	uint32_t wire = nbd_errno_to_wire(-err);
 
-	if (srv->rs.active && err == 0 && io->req.type == NBD_CMD_WRITE)
+	if (srv->rs.active && err == 0 && io->req.type == NBD_CMD_WRITE &&
+	    io->start_us)	/* 0: admitted before the resync began */
 		rs_ctl_sample(&srv->rs.ctl, now_us() - io->start_us,
 			      io->during_rs || srv->rs.inflight > 0);
 
@@ -1109,10 +1110,9 @@ static void resync_pump(struct server *srv)
 	if (srv->rs.active && now - srv->rs.last_log_ms >= 5000) {
 		uint64_t el = now - srv->rs.start_ms;
 		double rate = el ? srv->rs.done / 1e3 / (double)el : 0;
-
-		srv->rs.last_log_ms = now;
 		char paced[64] = "";
 
+		srv->rs.last_log_ms = now;
 		if (busy)
 			snprintf(paced, sizeof(paced), ", paced at %.1f MB/s "
 				 "while clients write", srv->rs.ctl.rate / 1e6);
@@ -1430,6 +1430,7 @@ static void io_submit(struct nbd_io *io)
 
 	if (io->conn) {
 		srv->requests++;
+		io->start_us = 0;
 		if (srv->rs.active) {
 			io->start_us = now_us();
 			io->during_rs = srv->rs.inflight > 0;
