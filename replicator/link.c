@@ -1166,6 +1166,7 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 	struct link *l = c->l;
 	struct peer_state st;
 	struct md_gen src;
+	bool target;
 	int r;
 
 	if (peer_decode_state(h, p, len, &st) < 0)
@@ -1206,8 +1207,9 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 		src.history[0] = c->peer_hello.uuid_history[0];
 		src.history[1] = c->peer_hello.uuid_history[1];
 		md_uuid_clear_bitmap(&src);
-		if (!(meta_super(l->p.meta)->flags &
-		      MD_FLAG_RESYNC_IN_PROGRESS) &&
+		target = meta_super(l->p.meta)->flags &
+			 MD_FLAG_RESYNC_IN_PROGRESS;
+		if (!target &&
 		    !md_uuid_never_held_data(&meta_super(l->p.meta)->gen)) {
 			/* not a target, not blank: nothing to adopt; taking
 			 * the peer's generations would hide a divergence */
@@ -1216,24 +1218,17 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 				l->peer_label);
 			return 0;
 		}
-		if (md_uuid_never_held_data(&meta_super(l->p.meta)->gen) &&
-		    !(meta_super(l->p.meta)->flags &
-		      MD_FLAG_RESYNC_IN_PROGRESS)) {
-			/* no resync ran: the peer started generation 1 of
-			 * two blank devices (new-current-uuid --clear-bitmap) */
-			r = meta_sync_target_done(l->p.meta, &src);
-			if (r == 0)
-				log_msg(LOG_NOTICE, "%s started generation "
-					"%016" PRIx64 " with a clear bitmap: "
-					"UpToDate without an initial sync",
-					l->peer_label, src.current);
-			return r;
-		}
+		/* a target's resync ended, or (blank, no resync ran) the peer
+		 * started generation 1 with new-current-uuid --clear-bitmap */
 		r = meta_sync_target_done(l->p.meta, &src);
-		if (r == 0) {
+		if (r == 0 && target) {
 			log_msg(LOG_NOTICE, "resync from %s finished: "
 				"UpToDate", l->peer_label);
 			l->st.syncs_done++;
+		} else if (r == 0) {
+			log_msg(LOG_NOTICE, "%s started generation %016" PRIx64
+				" with a clear bitmap: UpToDate without an "
+				"initial sync", l->peer_label, src.current);
 		}
 		return r;
 	}

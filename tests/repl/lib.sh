@@ -457,6 +457,16 @@ expect_out_of_sync() {
 	log "node $1: $got bytes out of sync at exit"
 }
 
+# wait_file FILE SECONDS: until FILE exists; false on timeout.
+wait_file() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		[[ -e $1 ]] && return 0
+		sleep 0.1
+	done
+	[[ -e $1 ]]
+}
+
 # status_field NODE EXPR: print EXPR, a Python expression over NODE's
 # `repctl status --json` reply as d (d["disk"], d["resync"]["active"]);
 # the config is $cfg.

@@ -18,16 +18,6 @@
 . "$(dirname "$0")/lib.sh"
 require_python_nbd
 
-# wait_file FILE SECONDS: until FILE exists; false on timeout.
-wait_file() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		[[ -e $1 ]] && return 0
-		sleep 0.1
-	done
-	[[ -e $1 ]]
-}
-
 # client_status PID OUT: wait for a background client (bounded 60 s) and
 # print its output; fail if it failed.
 client_wait() {

@@ -173,16 +173,6 @@ fresh_pair() {
 	wait_pair primary secondary 90
 }
 
-# wait_file FILE SECONDS: until FILE exists; false on timeout.
-wait_file() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		[[ -e $1 ]] && return 0
-		sleep 0.1
-	done
-	[[ -e $1 ]]
-}
-
 # bg_wait PID SECONDS: wait for a tracked background process (bounded),
 # set BG_STATUS; fail if it is still running after SECONDS.
 bg_wait() {
