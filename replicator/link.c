@@ -2155,6 +2155,8 @@ int link_connect(struct link *l, bool discard_my_data)
 	l->reason[0] = '\0';
 	l->backoff_ms = 0;
 	l->reconnect_at_ms = 0;
+	if (l->dialer)
+		dial(l);	/* now, not at the next tick */
 	return 0;
 }
 
@@ -2165,6 +2167,8 @@ void link_reconnect(struct link *l)
 			  "bitmaps");
 	l->backoff_ms = 0;
 	l->reconnect_at_ms = 0;
+	if (l->dialer)
+		dial(l);	/* a no-op while the old one closes */
 }
 
 bool link_connected(const struct link *l)

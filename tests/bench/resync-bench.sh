@@ -6,7 +6,8 @@
 #                               [--runtime S] [--parts 1,2,3]
 #
 # 1  full resync of SIZE (default 4G) of incompressible data to a fresh
-#    sparse peer, timed from alpha's start to in-sync, against nbdcopy
+#    sparse peer, timed from alpha's start to in-sync (the moment beta
+#    logs that it is UpToDate), against nbdcopy
 #    between two NBD servers (qemu-nbd O_DIRECT, nbdkit file) and dd
 #    O_DIRECT copying the same file to the same kind of file. Page cache
 #    dropped before every copy; the order rotated each round. Without
@@ -143,17 +144,39 @@ in_sync() {
   st alpha 2>/dev/null | jq -e '.connection == "Connected" and .disk == "UpToDate"
       and .peer.disk == "UpToDate" and .out_of_sync_bytes == 0' >/dev/null
 }
-# Poll the JSON rather than run repctl wait-sync: that one polls every
-# 250 ms, too coarse for a bitmap resync of about a second.
-wait_sync() {  # wait_sync TIMEOUT_S
+wait_sync() {  # wait_sync TIMEOUT_S: until status says in sync
   local i
-  for i in $(seq $(($1 * 40))); do   # at least 25 ms a round
+  for i in $(seq $(($1 * 10))); do
     in_sync && return 0
     [ "$(st alpha | jq -r .connection)" != StandAlone ] ||
       die "alpha went StandAlone: $(st alpha | jq -c .)"
-    sleep 0.02
+    sleep 0.1
   done
   die "not in sync after $1 s: $(st alpha | jq -c .)"
+}
+# The end of a timed resync is the moment beta logs "finished: UpToDate".
+# Its log's timestamp is read afterwards, so the wait costs one grep every
+# 10 ms; polling repctl status and jq that often took a quarter of the
+# CPU on a two-CPU machine, away from the resync being timed.
+tod() { date +%H:%M:%S.%N; }   # now, as the logs write it (local time)
+tod_secs() { awk -F: '{printf "%.3f", $1 * 3600 + $2 * 60 + $3}' <<<"$1"; }
+since() {  # since TOD_START TOD_END: seconds, across midnight too
+  awk -v a="$(tod_secs "$1")" -v b="$(tod_secs "$2")" \
+      'BEGIN{d = b - a; if (d < 0) d += 86400; printf "%.3f", d}'
+}
+target_done() { grep -c "finished: UpToDate" "$dir/repd-beta.log" || true; }
+wait_target_done() {  # wait_target_done N TIMEOUT_S: beta's Nth line -> $done_tod
+  local i line
+  for i in $(seq $(($2 * 100))); do
+    [ "$(target_done)" -ge "$1" ] && break
+    [ $((i % 100)) -ne 0 ] || [ "$(st alpha | jq -r .connection)" != StandAlone ] ||
+      die "alpha went StandAlone: $(st alpha | jq -c .)"
+    sleep 0.01
+  done
+  line=$(grep "finished: UpToDate" "$dir/repd-beta.log" | sed -n "$1p")
+  [ -n "$line" ] || die "beta did not finish a resync in $2 s: $(st alpha | jq -c .)"
+  done_tod=${line%% *}
+  wait_sync 10   # and status agrees: both UpToDate, nothing out of sync
 }
 finished() { grep -c "resync finished" "$dir/repd-alpha.log" || true; }
 wait_finished() {  # wait_finished N: the Nth "resync finished" line -> $fin_*
@@ -205,15 +228,15 @@ run_repd() {  # fresh metadata on both: the first connection is a full resync
     die "create-md beta: $(cat "$dir/create-md.out")"
   cold
   start_repd beta; b=$started
-  t0=$(now)
+  t0=$(tod)
   start_repd alpha; a=$started
-  wait_sync "$timeout_s"
-  t1=$(now)
+  wait_target_done 1 "$timeout_s"
   wait_finished 1
   R[export]=$(st alpha | jq .resync.total_bytes)
-  T[repd-wall]+=" $(secs "$t0" "$t1")" T[repd-log]+=" $fin_s"
+  wall=$(since "$t0" "$done_tod")
+  T[repd-wall]+=" $wall" T[repd-log]+=" $fin_s"
   [ "$fin_bytes" = "${R[export]}" ] || echo "  NOTE: resync sent $fin_bytes of ${R[export]} bytes"
-  echo "  repd full resync: $(secs "$t0" "$t1") s from alpha's start to in-sync;" \
+  echo "  repd full resync: $wall s from alpha's start to in-sync;" \
        "alpha's log: $fin_bytes bytes in $fin_s s ($fin_mbs MB/s)"
   stop "$a" "$b"; a="" b=""   # the baselines run alone
 }
@@ -284,17 +307,17 @@ PY
       die "writer failed: $(cat "$dir/writer.out")"
     read -r wn wbytes ws <"$dir/writer.out"
     oos=$(st alpha | jq .out_of_sync_bytes)
-    k=$(($(finished) + 1))
-    t0=$(now)
+    k=$(($(finished) + 1)) kb=$(($(target_done) + 1))
+    t0=$(tod)
     "$REPCTL" connect --config "$conf" --node alpha >/dev/null || die "connect"
-    wait_sync 300
-    t1=$(now)
+    wait_target_done "$kb" 300
     wait_finished "$k"
-    T[bm-wall]+=" $(secs "$t0" "$t1")" T[bm-log]+=" $fin_s"
+    wall=$(since "$t0" "$done_tod")
+    T[bm-wall]+=" $wall" T[bm-log]+=" $fin_s"
     T[bm-floor8]+=" $(floor_copy 8)" T[bm-floor32]+=" $(floor_copy 32)"
     R[bm-written]=$wbytes R[bm-oos]=$oos R[bm-bytes]=$fin_bytes
     echo "round $r: $wn x 4 KiB written while StandAlone in $ws s, out_of_sync $oos B;" \
-         "connect to in-sync $(secs "$t0" "$t1") s; alpha's log: $fin_bytes bytes in" \
+         "connect to in-sync $wall s; alpha's log: $fin_bytes bytes in" \
          "$fin_s s ($fin_mbs MB/s); fio floor QD8 ${T[bm-floor8]##* } s," \
          "QD32 ${T[bm-floor32]##* } s"
     [ "$oos" = "$wbytes" ] && [ "$fin_bytes" = "$wbytes" ] ||
