@@ -4,11 +4,16 @@
 #
 #   tests/bench/run-bench.sh [BUILD_DIR] [--runtime S] [--size SIZE]
 #                            [--suite nbd|repl|all] [--rounds N]
+#                            [--jobs JOB,...] [--configs CONFIG,...]
 #
 # nbd:  repd O_DIRECT vs qemu-nbd --cache=none --aio=io_uring; repd
 #       buffered vs nbdkit file and qemu-nbd (writeback); nbd-server.
 # repl: repd protocol C pair vs the same repd standalone vs QEMU's active
 #       mirror (qemu-storage-daemon, write-blocking, to an nbdkit peer).
+# --jobs passes nbd-fio a subset of its jobs; --configs runs only the
+# named configs of the nbd suite (repd-direct, repd-buffered,
+# qemu-nbd-iouring, nbdkit, qemu-nbd, nbd-server), for more rounds of the
+# few that matter on a noisy machine.
 # Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
 # eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
 set -euo pipefail
@@ -16,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 shared=${SHARED:-$top/../shared}
 build=$top/build
-runtime=10 size=4G suite=all rounds=1
+runtime=10 size=4G suite=all rounds=1 jobs="" configs=""
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then build=$1; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,6 +29,8 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --suite) suite=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --configs) configs=$2; shift 2 ;;
     *) echo "run-bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +84,7 @@ run_fio() {  # run_fio LABEL URI PIDS...
   local label=$1 uri=$2; shift 2
   echo "== $label"
   "$shared/bench/nbd-fio" "$uri" --runtime "$runtime" --json --pids "$*" \
+    ${jobs:+--jobs "$jobs"} \
     2> >(cat >&2) | jq -c --arg c "$label" '.[] | . + {config: $c}' >>"$out"
 }
 repd_conf() {  # repd_conf FILE DIRECT(yes|no) PROTO IMG_A PORT_A [IMG_B PORT_B]
@@ -107,6 +115,7 @@ start_repd() {  # start_repd CONF NODE -> pid in $started
   "$REPD" --config "$1" --node "$2" --foreground >"$dir/repd-$2.log" 2>&1 &
   started=$!; pids+=("$started")
 }
+wanted() { [ -z "$configs" ] || [[ ",$configs," == *",$1,"* ]]; }
 stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
 md() { "$REPCTL" create-md --config "$1" --node "$2" --force >/dev/null; }
 
@@ -117,6 +126,7 @@ for round in $(seq "$rounds"); do
   if [ "$suite" = nbd ] || [ "$suite" = all ]; then
     p=$(free_port 12500)
     for mode in yes no; do
+      wanted "repd-$([ $mode = yes ] && echo direct || echo buffered)" || continue
       repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
       evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
       wait_nbd "nbd://127.0.0.1:$p/" "$pid"
@@ -124,6 +134,7 @@ for round in $(seq "$rounds"); do
       stop "$pid"
     done
     for kind in qemu-nbd-iouring nbdkit qemu-nbd nbd-server; do
+      wanted "$kind" || continue
       evict "$base"
       read -r spid suri < <(STATE_DIR=$dir/run "$shared/bench/serve-baseline" "$kind" "$base" "$p")
       pids+=("$spid")
