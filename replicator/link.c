@@ -43,8 +43,12 @@
 
 #define RBUF_SIZE	(1u << 20)	/* headers and small packets */
 #define SOCK_BUF	(4 << 20)	/* socket buffers: a few MiB in flight */
+/* Redial after 200 ms, doubling up to 2 s: a peer that is down costs a
+ * SYN every 2 s (and a StandAlone one a logged refusal), and `repctl
+ * connect` on the listening node, which cannot dial, takes effect
+ * within 2 s. */
 #define BACKOFF_MIN_MS	200u
-#define BACKOFF_MAX_MS	10000u
+#define BACKOFF_MAX_MS	2000u
 
 enum conn_state {
 	LC_HANDSHAKE,			/* HELLO/AUTH exchange */
@@ -1754,10 +1758,13 @@ static struct link_conn *conn_new(struct link *l, int fd, int *err)
 	c->id = ++l->next_conn_id;
 	c->state = LC_HANDSHAKE;
 	c->last_rx_ms = c->last_tx_ms = now_ms();
-	/* acks must not wait behind Nagle; big buffers keep the pipe full */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	/* acks must not wait behind Nagle; big buffers keep the pipe full.
+	 * Either failing only costs speed: say so and go on. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_errno(LOG_WARNING, -errno, "peer socket TCP_NODELAY");
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf)) < 0)
+		log_errno(LOG_WARNING, -errno, "peer socket buffers");
 	c->hello = (struct peer_hello){
 		.version_min = PEER_VERSION_MIN,
 		.version_max = PEER_VERSION_MAX,

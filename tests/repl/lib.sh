@@ -325,7 +325,7 @@ expect_log() {
 }
 
 # wait_connected [SECONDS]: until both nodes log "connected to" (default
-# 20 s: the primary redials with a backoff of up to 10 s).
+# 20 s: the primary redials with a backoff of up to 2 s).
 wait_connected() {
 	local secs=${1:-20}
 	expect_log alpha 'connected to ' "$secs"
