@@ -20,6 +20,9 @@
 #include "clock.h"
 
 #define DEMOTE_WAIT_MS	30000u	/* then clients not reading are cut */
+/* demote --force answers new requests ESHUTDOWN this long before it stops
+ * reading: enough for a client to see it and stop sending */
+#define DEMOTE_REFUSE_MS 1000u
 
 static const char *disk_name(int disk)
 {
@@ -360,6 +363,7 @@ static void finish_demote(struct daemon_state *d)
 	d->primary = false;
 	daemon_apply_role(d);
 	link_set_role(d->link, false);
+	server_refuse_requests(d->srv, false);	/* for the next clients */
 	log_msg(LOG_NOTICE, "demoted to secondary");
 }
 
@@ -391,11 +395,14 @@ static int cmd_demote(void *ctx, struct ctl_call *call, json_object *req,
 			      "disconnect them, or use --force to drain and "
 			      "close them");
 	/* refuse new clients now; the answer waits until the old are gone */
-	log_msg(LOG_NOTICE, "demote --force: closing %u NBD connection(s) "
-		"after their requests are answered", ss.conns);
+	log_msg(LOG_NOTICE, "demote --force: answering new requests of %u "
+		"NBD connection(s) ESHUTDOWN for %u ms, then closing them "
+		"once their requests are answered", ss.conns,
+		DEMOTE_REFUSE_MS);
 	export_for(d, false);
-	server_disconnect_clients(d->srv, false);
+	server_refuse_requests(d->srv, true);
 	d->demote_call = call;
+	d->demote_close_ms = now_ms() + DEMOTE_REFUSE_MS;
 	d->demote_deadline_ms = now_ms() + DEMOTE_WAIT_MS;
 	return CTL_DEFER;
 }
@@ -699,6 +706,10 @@ void daemon_poll(struct daemon_state *d)
 			finish_demote(d);
 			ctl_finish(d->demote_call, 0, NULL, NULL);
 			d->demote_call = NULL;
+		} else if (d->demote_close_ms &&
+			   now_ms() >= d->demote_close_ms) {
+			server_disconnect_clients(d->srv, false);
+			d->demote_close_ms = 0;
 		} else if (now_ms() > d->demote_deadline_ms) {
 			log_msg(LOG_WARNING, "demote: clients still connected "
 				"after %u s: hanging up on them",

@@ -51,6 +51,7 @@ struct daemon_state {
 	enum server_drain_phase phase;
 	/* demote --force waits for the NBD clients to go */
 	struct ctl_call *demote_call;
+	uint64_t demote_close_ms;	/* end of the ESHUTDOWN grace period */
 	uint64_t demote_deadline_ms;
 	/* the last state published (events, log lines, handlers) */
 	struct node_view last;

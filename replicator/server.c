@@ -169,6 +169,7 @@ struct server {
 	struct listener listeners[MAX_LISTENERS];
 	unsigned n_listeners;
 	bool draining;
+	bool refusing;			/* server_refuse_requests() */
 	uint64_t requests;
 	struct {
 		bool active;		/* a resync is running (we are source) */
@@ -1615,7 +1616,7 @@ static void parse_requests(struct conn *c)
 		io = io_get(srv, c);
 		io->req = req;
 		r = nbd_validate_request(&req, &c->session);
-		if (r == 0 && srv->draining)
+		if (r == 0 && (srv->draining || srv->refusing))
 			r = -ESHUTDOWN;
 		if (req.type == NBD_CMD_WRITE) {
 			size_t n;
@@ -2018,6 +2019,11 @@ void server_disconnect_clients(struct server *srv, bool hang_up)
 		next = c->next;
 		conn_stop_reading(srv, c, hang_up);
 	}
+}
+
+void server_refuse_requests(struct server *srv, bool on)
+{
+	srv->refusing = on;
 }
 
 void server_drain(struct server *srv, enum server_drain_phase phase)

@@ -63,6 +63,11 @@ void server_poll(struct server *srv);
 /* Close every NBD connection (demote --force): stop reading, answer what
  * is in flight, then close; hang_up closes at once. Listeners stay. */
 void server_disconnect_clients(struct server *srv, bool hang_up);
+/* While on, every new request is answered ESHUTDOWN (the grace period of
+ * demote --force, before server_disconnect_clients): a client learns that
+ * the export is going away and can stop sending, rather than have its
+ * last requests die unanswered in a closed socket. */
+void server_refuse_requests(struct server *srv, bool on);
 
 enum server_drain_phase {
 	SERVER_DRAIN_START,	/* stop accepting; new requests: ESHUTDOWN */

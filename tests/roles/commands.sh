@@ -10,7 +10,8 @@
 #  3. events subscribers (repctl events --json, repctl events, and raw
 #     python clients) on both nodes, for the rest of the test.
 #  4. demote with an NBD client connected: refused, the client keeps
-#     writing; demote --force: the client is disconnected, the node is
+#     writing; demote --force: new requests get ESHUTDOWN for 1 s, every
+#     request is answered, then the client is disconnected, the node is
 #     secondary, its export refuses clients.
 #  5. malformed control requests (bad JSON, not an object, unknown cmd,
 #     promote with "force":"yes", a 5000-byte line ...) get error replies,
@@ -124,6 +125,10 @@ ctl_ok alpha demote --force
 bg_wait "$hold" 15
 sed 's/^/    hold: /' "$D/hold.log" >&2
 ((BG_STATUS == 0)) || fail_later "the NBD client (status $BG_STATUS) did not see a clean disconnection"
+# every request was answered: acknowledged before the demote, ESHUTDOWN
+# during its grace period; none lost in the closed socket (ENOTCONN)
+grep -qE "failed: \{'ESHUTDOWN': [0-9]+\}, unanswered: 0;" "$D/hold.log" ||
+	fail_later "the NBD client's requests were not all answered (ESHUTDOWN, then a close): $(cat "$D/hold.log")"
 st_need alpha
 [[ $S_ROLE == secondary ]] || fail "alpha is $S_ROLE after demote --force: $(st_str)"
 [[ $S_NBDC == 0 ]] || fail_later "alpha still counts $S_NBDC NBD connections after demote --force"

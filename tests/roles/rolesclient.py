@@ -11,8 +11,11 @@ in time.
       Writes DIR/ready after 32 acknowledged writes, and keeps DIR/acked
       (the count, rewritten every 100 ms).  When the connection goes away:
       DIR/disconnected (the reason), a summary (writes acknowledged,
-      failed by errno) and exit 0.  Exit 1 if a write fails while the
-      connection is up, or after MAX_SECONDS without a disconnection.
+      failed by errno, unanswered) and exit 0.  A write failing with
+      ESHUTDOWN means the server is closing: the client then sends no
+      more and waits for its replies.  Exit 1 if a write fails otherwise
+      while the connection is up, or after MAX_SECONDS without a
+      disconnection.
 
   timed URI OUTFILE SECONDS
       Synchronous 4 KiB writes for SECONDS; one line per write,
@@ -91,6 +94,9 @@ def cmd_hold(uri, d, inflight, max_seconds):
         if now - start > max_seconds:
             die("hold: still connected after %.0f s (%d writes acknowledged)"
                 % (max_seconds, st["acked"]))
+        # ESHUTDOWN: the server is closing the export (demote --force);
+        # a polite client stops sending and waits for its replies
+        going = set(st["errors"]) == {"ESHUTDOWN"}
         if st["errors"]:
             try:
                 h.poll(200)
@@ -100,7 +106,10 @@ def cmd_hold(uri, d, inflight, max_seconds):
             if h.aio_is_dead() or h.aio_is_closed():
                 reason = "connection closed (%s)" % st["errors"]
                 break
-            die("hold: write failed while the connection is up: %s" % st["errors"])
+            if not going:
+                die("hold: write failed while the connection is up: %s"
+                    % st["errors"])
+            continue
         try:
             while st["inflight"] < inflight:
                 off = rng.randrange(16 * MiB // 4096) * 4096
