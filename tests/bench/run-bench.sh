@@ -10,6 +10,7 @@
 #       buffered vs nbdkit file and qemu-nbd (writeback); nbd-server.
 # repl: repd protocol C pair vs the same repd standalone vs QEMU's active
 #       mirror (qemu-storage-daemon, write-blocking, to an nbdkit peer).
+# The nbd suite's configurations run in a rotated order each round.
 # --jobs passes nbd-fio a subset of its jobs; --configs runs only the
 # named configs of the nbd suite (repd-direct, repd-buffered,
 # qemu-nbd-iouring, nbdkit, qemu-nbd, nbd-server), for more rounds of the
@@ -115,6 +116,7 @@ start_repd() {  # start_repd CONF NODE -> pid in $started
   "$REPD" --config "$1" --node "$2" --foreground >"$dir/repd-$2.log" 2>&1 &
   started=$!; pids+=("$started")
 }
+nbd_configs=(repd-direct repd-buffered qemu-nbd-iouring nbdkit qemu-nbd nbd-server)
 wanted() { [ -z "$configs" ] || [[ ",$configs," == *",$1,"* ]]; }
 stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
 md() { "$REPCTL" create-md --config "$1" --node "$2" --force >/dev/null; }
@@ -125,21 +127,27 @@ for round in $(seq "$rounds"); do
   echo "### round $round of $rounds (results: $out)"
   if [ "$suite" = nbd ] || [ "$suite" = all ]; then
     p=$(free_port 12500)
-    for mode in yes no; do
-      wanted "repd-$([ $mode = yes ] && echo direct || echo buffered)" || continue
-      repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
-      evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
-      wait_nbd "nbd://127.0.0.1:$p/" "$pid"
-      run_fio "repd-$([ $mode = yes ] && echo direct || echo buffered)" "nbd://127.0.0.1:$p/" "$pid"
-      stop "$pid"
-    done
-    for kind in qemu-nbd-iouring nbdkit qemu-nbd nbd-server; do
-      wanted "$kind" || continue
-      evict "$base"
-      read -r spid suri < <(STATE_DIR=$dir/run "$shared/bench/serve-baseline" "$kind" "$base" "$p")
-      pids+=("$spid")
-      run_fio "$kind" "$suri" "$spid"
-      stop "$spid"
+    # rotated each round: no configuration always runs first (the disk's
+    # speed drifts within a run, by 2x at times on this VM)
+    list=()
+    for c in "${nbd_configs[@]}"; do wanted "$c" && list+=("$c"); done
+    for i in "${!list[@]}"; do
+      c=${list[$(((i + round - 1) % ${#list[@]}))]}
+      case "$c" in
+        repd-direct|repd-buffered)
+          mode=yes; [ "$c" = repd-direct ] || mode=no
+          repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
+          evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
+          wait_nbd "nbd://127.0.0.1:$p/" "$pid"
+          run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"
+          stop "$pid" ;;
+        *)
+          evict "$base"
+          read -r spid suri < <(STATE_DIR=$dir/run "$shared/bench/serve-baseline" "$c" "$base" "$p")
+          pids+=("$spid")
+          run_fio "$c" "$suri" "$spid"
+          stop "$spid" ;;
+      esac
     done
   fi
   if [ "$suite" = repl ] || [ "$suite" = all ]; then
