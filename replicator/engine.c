@@ -99,6 +99,8 @@ static void prep_rw(struct engine *e, struct engine_op *op)
 	if (op->kind == ENGINE_OP_READ) {
 		io_uring_prep_read(sqe, op->fd, op->buf + op->done,
 				   op->len - op->done, op->off + op->done);
+		if (op->offload)
+			io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 	} else {
 		io_uring_prep_write(sqe, op->fd, op->buf + op->done,
 				    op->len - op->done, op->off + op->done);
@@ -111,6 +113,20 @@ void engine_read(struct engine *e, struct engine_op *op, int fd, void *buf,
 		 uint32_t len, uint64_t off)
 {
 	op->kind = ENGINE_OP_READ;
+	op->offload = false;
+	op->fd = fd;
+	op->buf = buf;
+	op->len = len;
+	op->done = 0;
+	op->off = off;
+	prep_rw(e, op);
+}
+
+void engine_read_offload(struct engine *e, struct engine_op *op, int fd,
+			 void *buf, uint32_t len, uint64_t off)
+{
+	op->kind = ENGINE_OP_READ;
+	op->offload = true;
 	op->fd = fd;
 	op->buf = buf;
 	op->len = len;

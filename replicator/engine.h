@@ -42,6 +42,7 @@ struct engine_op {
 	enum engine_kind kind;
 	int fd;
 	int rw_flags;			/* RWF_* for writes */
+	bool offload;			/* IOSQE_ASYNC: run in a worker */
 	uint8_t *buf;
 	uint32_t len;			/* total bytes */
 	uint32_t done;			/* bytes moved so far */
@@ -63,6 +64,11 @@ unsigned engine_inflight(const struct engine *e);
 /* Disk I/O; buf is borrowed until the callback. */
 void engine_read(struct engine *e, struct engine_op *op, int fd, void *buf,
 		 uint32_t len, uint64_t off);
+/* engine_read, but executed in an io_uring worker thread from the start
+ * (IOSQE_ASYNC): for large buffered reads, which otherwise wait for the
+ * page cache in the loop's own thread, retried page by page. */
+void engine_read_offload(struct engine *e, struct engine_op *op, int fd,
+			 void *buf, uint32_t len, uint64_t off);
 void engine_write(struct engine *e, struct engine_op *op, int fd,
 		  const void *buf, uint32_t len, uint64_t off, int rw_flags);
 void engine_fsync(struct engine *e, struct engine_op *op, int fd,

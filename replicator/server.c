@@ -48,6 +48,10 @@
 #define ZERO_CHUNK	STORE_ZERO_CHUNK /* zero bytes for WRITE_ZEROES */
 #define TRIM_RSS_ABOVE	(4u << 20)	/* give back buffer pages beyond this */
 #define MAX_LISTENERS	8
+/* Buffered reads this big run in io_uring's worker threads: a cold one
+ * would otherwise be retried page by page in the loop as readahead
+ * completes, and the copy out of the page cache would use one CPU. */
+#define OFFLOAD_READ_MIN (256u << 10)
 /* TRIM and WRITE_ZEROES may cover the whole device; they are executed in
  * chunks so that each holds a bounded number of activity-log extents. */
 #define MODIFY_CHUNK	(32u << 20)
@@ -1374,8 +1378,14 @@ static void io_execute(struct nbd_io *io)
 			return;
 		}
 		io->op.cb = on_read_done;
-		engine_read(srv->eng, &io->op, store_fd_for(st, r->offset,
-			    r->len), io->buf, r->len, r->offset);
+		if (!store_is_aligned(st, r->offset, r->len) &&
+		    r->len >= OFFLOAD_READ_MIN)
+			engine_read_offload(srv->eng, &io->op, st->fd,
+					    io->buf, r->len, r->offset);
+		else
+			engine_read(srv->eng, &io->op, store_fd_for(st,
+				    r->offset, r->len), io->buf, r->len,
+				    r->offset);
 		return;
 	case NBD_CMD_WRITE:
 	case NBD_CMD_TRIM:

@@ -166,6 +166,11 @@ if ! dd if=/dev/zero of="$T/.odirect" bs=4096 count=1 oflag=direct status=none 2
 	DIRECT_IO_LINE="direct-io = no"
 fi
 rm -f "$T/.odirect"
+# INTEROP_DIRECT_IO=no: the same test on the buffered (page cache) path
+if [[ ${INTEROP_DIRECT_IO:-} == no && -z $DIRECT_IO_LINE ]]; then
+	log "note: INTEROP_DIRECT_IO=no, configs use direct-io = no"
+	DIRECT_IO_LINE="direct-io = no"
+fi
 
 # --------------------------------------------------------------- ports, config
 
