@@ -109,11 +109,11 @@ static void prep_rw(struct engine *e, struct engine_op *op)
 	queue(e, sqe, op);
 }
 
-void engine_read(struct engine *e, struct engine_op *op, int fd, void *buf,
-		 uint32_t len, uint64_t off)
+static void start_read(struct engine *e, struct engine_op *op, int fd,
+		       void *buf, uint32_t len, uint64_t off, bool offload)
 {
 	op->kind = ENGINE_OP_READ;
-	op->offload = false;
+	op->offload = offload;
 	op->fd = fd;
 	op->buf = buf;
 	op->len = len;
@@ -122,17 +122,16 @@ void engine_read(struct engine *e, struct engine_op *op, int fd, void *buf,
 	prep_rw(e, op);
 }
 
+void engine_read(struct engine *e, struct engine_op *op, int fd, void *buf,
+		 uint32_t len, uint64_t off)
+{
+	start_read(e, op, fd, buf, len, off, false);
+}
+
 void engine_read_offload(struct engine *e, struct engine_op *op, int fd,
 			 void *buf, uint32_t len, uint64_t off)
 {
-	op->kind = ENGINE_OP_READ;
-	op->offload = true;
-	op->fd = fd;
-	op->buf = buf;
-	op->len = len;
-	op->done = 0;
-	op->off = off;
-	prep_rw(e, op);
+	start_read(e, op, fd, buf, len, off, true);
 }
 
 void engine_write(struct engine *e, struct engine_op *op, int fd,
