@@ -641,8 +641,8 @@ static void sec_exec(struct sec_io *io)
 	if (io->type == PEER_RS_REQUEST) {
 		io->stage = SEC_WRITING;	/* a read, ordered like one */
 		io->op.cb = on_request_read;
-		engine_read(l->p.eng, &io->op, store_fd_for(l->p.store,
-			    io->off, io->len), io->buf, io->len, io->off);
+		store_read(l->p.eng, l->p.store, &io->op, io->buf, io->len,
+			   io->off);
 		return;
 	}
 	if (io->conn->peer_disk == PEER_DISK_DISKLESS &&
@@ -659,8 +659,8 @@ static void sec_exec(struct sec_io *io)
 	if (io->type == PEER_RS_HASH) {
 		io->stage = SEC_WRITING;	/* a read, ordered like one */
 		io->op.cb = on_hash_read;
-		engine_read(l->p.eng, &io->op, store_fd_for(l->p.store,
-			    io->off, io->len), io->buf, io->len, io->off);
+		store_read(l->p.eng, l->p.store, &io->op, io->buf, io->len,
+			   io->off);
 		return;
 	}
 	io->stage = SEC_WRITING;

@@ -48,10 +48,6 @@
 #define ZERO_CHUNK	STORE_ZERO_CHUNK /* zero bytes for WRITE_ZEROES */
 #define TRIM_RSS_ABOVE	(4u << 20)	/* give back buffer pages beyond this */
 #define MAX_LISTENERS	8
-/* Buffered reads this big run in io_uring's worker threads: a cold one
- * would otherwise be retried page by page in the loop as readahead
- * completes, and the copy out of the page cache would use one CPU. */
-#define OFFLOAD_READ_MIN (256u << 10)
 /* TRIM and WRITE_ZEROES may cover the whole device; they are executed in
  * chunks so that each holds a bounded number of activity-log extents. */
 #define MODIFY_CHUNK	(32u << 20)
@@ -1043,9 +1039,8 @@ static void on_rs_read(struct engine_op *op, int res)
 static void exec_resync(struct nbd_io *io)
 {
 	io->op.cb = on_rs_read;
-	engine_read(io->srv->eng, &io->op, store_fd_for(io->srv->store,
-		    io->req.offset, io->req.len), io->buf, io->req.len,
-		    io->req.offset);
+	store_read(io->srv->eng, io->srv->store, &io->op, io->buf,
+		   io->req.len, io->req.offset);
 }
 
 static void resync_finish(struct server *srv)
@@ -1280,9 +1275,8 @@ static void on_verify_read(struct engine_op *op, int res)
 static void exec_verify(struct nbd_io *io)
 {
 	io->op.cb = on_verify_read;
-	engine_read(io->srv->eng, &io->op, store_fd_for(io->srv->store,
-		    io->req.offset, io->req.len), io->buf, io->req.len,
-		    io->req.offset);
+	store_read(io->srv->eng, io->srv->store, &io->op, io->buf,
+		   io->req.len, io->req.offset);
 }
 
 static void verify_pump(struct server *srv)
@@ -1378,14 +1372,7 @@ static void io_execute(struct nbd_io *io)
 			return;
 		}
 		io->op.cb = on_read_done;
-		if (!store_is_aligned(st, r->offset, r->len) &&
-		    r->len >= OFFLOAD_READ_MIN)
-			engine_read_offload(srv->eng, &io->op, st->fd,
-					    io->buf, r->len, r->offset);
-		else
-			engine_read(srv->eng, &io->op, store_fd_for(st,
-				    r->offset, r->len), io->buf, r->len,
-				    r->offset);
+		store_read(srv->eng, st, &io->op, io->buf, r->len, r->offset);
 		return;
 	case NBD_CMD_WRITE:
 	case NBD_CMD_TRIM:

@@ -100,3 +100,14 @@ void store_req_submit(struct store_req *r)
 	}
 	abort();
 }
+
+void store_read(struct engine *e, const struct store *st,
+		struct engine_op *op, void *buf, uint32_t len, uint64_t off)
+{
+	int fd = store_fd_for(st, off, len);
+
+	if (fd == st->fd && len >= STORE_OFFLOAD_READ_MIN)
+		engine_read_offload(e, op, fd, buf, len, off);
+	else
+		engine_read(e, op, fd, buf, len, off);
+}

@@ -4,7 +4,8 @@
  * TRIM is a hint) and WRITE_ZEROES (fallocate, or zero bytes written when
  * the store cannot; FAST_ZERO then fails at once with -ENOTSUP), with an
  * fdatasync after TRIM/WRITE_ZEROES when FUA is asked. Shared by the NBD
- * server (primary) and the replication link (secondary).
+ * server (primary) and the replication link (secondary), as is
+ * store_read(), every data-path read of the local store.
  */
 #ifndef REPD_STORE_REQ_H
 #define REPD_STORE_REQ_H
@@ -48,5 +49,15 @@ struct store_req {
 
 /* Start r (all public fields set). r->done runs once, from the loop. */
 void store_req_submit(struct store_req *r);
+
+/* Read len bytes at off into buf (aligned for O_DIRECT when the range
+ * is), op->cb set by the caller: the one way the data path reads the
+ * local store. Buffered reads of STORE_OFFLOAD_READ_MIN or more run in
+ * io_uring's worker threads: a cold one would otherwise be retried in
+ * the event loop page by page as readahead completes, and every copy out
+ * of the page cache would use the loop's one CPU. */
+#define STORE_OFFLOAD_READ_MIN	(256u << 10)
+void store_read(struct engine *e, const struct store *st,
+		struct engine_op *op, void *buf, uint32_t len, uint64_t off);
 
 #endif /* REPD_STORE_REQ_H */
