@@ -123,6 +123,8 @@ static int handle_node_key(struct parse_state *ps, const char *section,
 		return set_value(ps, &n->control_group, section, key, value);
 	if (strcmp(key, "direct-io") == 0)
 		return set_value(ps, &n->direct_io, section, key, value);
+	if (strcmp(key, "busy-poll") == 0)
+		return set_value(ps, &n->busy_poll, section, key, value);
 	if (strcmp(key, "meta") == 0)
 		return set_value(ps, &n->meta, section, key, value);
 	if (strcmp(key, "address") == 0)
@@ -146,6 +148,7 @@ static int handle_resource_key(struct parse_state *ps, const char *key,
 		size_t off;
 	} keys[] = {
 		{ "direct-io", offsetof(struct config, direct_io) },
+		{ "busy-poll", offsetof(struct config, busy_poll) },
 		{ "protocol", offsetof(struct config, protocol) },
 		{ "secret", offsetof(struct config, secret) },
 		{ "compression", offsetof(struct config, compression) },
@@ -287,6 +290,36 @@ static int check_seconds(struct config *cfg, const struct config_value *v,
 	snprintf(err, errlen, "%s:%u: '%s' must be a number of seconds "
 		 "between 0.1 and 3600, not '%s'", cfg->path, v->line, key,
 		 v->text);
+	return -EINVAL;
+}
+
+/* Microseconds of busy polling: a whole number 0 .. BUSY_POLL_MAX_US. */
+#define BUSY_POLL_MAX_US	1000u
+static int parse_busy_poll(const char *s, unsigned *ret)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > BUSY_POLL_MAX_US)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int check_busy_poll(struct config *cfg, const struct config_value *v,
+			   char *err, size_t errlen)
+{
+	unsigned us;
+
+	if (!v->line || parse_busy_poll(v->text, &us) == 0)
+		return 0;
+	snprintf(err, errlen, "%s:%u: 'busy-poll' must be a whole number of "
+		 "microseconds from 0 to %u, not '%s'", cfg->path, v->line,
+		 BUSY_POLL_MAX_US, v->text);
 	return -EINVAL;
 }
 
@@ -501,6 +534,8 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	r = check_bool(cfg, &cfg->direct_io, "direct-io", err, errlen);
+	if (r == 0)
+		r = check_busy_poll(cfg, &cfg->busy_poll, err, errlen);
 	if (r < 0)
 		return r;
 	if (cfg->n_nodes == 0) {
@@ -524,6 +559,8 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 		if (r == 0)
 			r = check_bool(cfg, &n->direct_io, "direct-io", err,
 				       errlen);
+		if (r == 0)
+			r = check_busy_poll(cfg, &n->busy_poll, err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -586,6 +623,18 @@ bool config_direct_io(const struct config *cfg, const struct config_node *n)
 	else if (cfg->direct_io.line)
 		config_parse_bool(cfg->direct_io.text, &b);
 	return b;
+}
+
+unsigned config_busy_poll_us(const struct config *cfg,
+			     const struct config_node *n)
+{
+	unsigned us = 0;
+
+	if (n->busy_poll.line)
+		parse_busy_poll(n->busy_poll.text, &us);
+	else if (cfg->busy_poll.line)
+		parse_busy_poll(cfg->busy_poll.text, &us);
+	return us;
 }
 
 void config_get_repl(const struct config *cfg, struct config_repl *ret)

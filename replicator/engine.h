@@ -36,6 +36,16 @@ enum engine_kind {
 	ENGINE_OP_WRITE,		/* full-length disk write */
 };
 
+/* What an operation's completion waits for, to decide whether to spin. */
+enum engine_wait {
+	ENGINE_WAIT_NONE,		/* sockets, timers: another process */
+	ENGINE_WAIT_WORKER,		/* page-cache I/O: an io_uring worker */
+	ENGINE_WAIT_DEVICE,		/* O_DIRECT I/O, flushes: the disk */
+};
+
+/* At most this many descriptors can be named by engine_add_device_fd(). */
+#define ENGINE_DEVICE_FDS	4
+
 struct engine_op {
 	engine_cb_fn *cb;		/* called once with the result */
 	/* private to the engine: state for resubmitting short disk I/O */
@@ -43,6 +53,7 @@ struct engine_op {
 	int fd;
 	int rw_flags;			/* RWF_* for writes */
 	bool offload;			/* IOSQE_ASYNC: run in a worker */
+	uint8_t wait;			/* enum engine_wait */
 	uint8_t *buf;
 	uint32_t len;			/* total bytes */
 	uint32_t done;			/* bytes moved so far */
@@ -53,6 +64,25 @@ struct engine_op {
 int engine_new(unsigned entries, struct engine **ret);
 /* Destroy the loop (NULL is fine); returns NULL. */
 struct engine *engine_free(struct engine *e);
+
+/*
+ * Spin for up to usec before each sleep in the kernel while waits are
+ * likely short (see engine.c); 0, the default, always sleeps.
+ */
+void engine_set_busy_poll(struct engine *e, uint32_t usec);
+
+/* What the busy polling did: spins that found a completion, spins that
+ * timed out, waits slept through without a spin after misses. */
+struct engine_spin_stats {
+	uint64_t hits, misses, skipped;
+};
+struct engine_spin_stats engine_spin_stats(const struct engine *e);
+
+/*
+ * Reads and writes on fd wait for the device (it is O_DIRECT): no spinning
+ * while one is in flight. 0 or -ENOSPC past ENGINE_DEVICE_FDS.
+ */
+int engine_add_device_fd(struct engine *e, int fd);
 
 /* Submit what is queued, wait for at least one completion (or a signal),
  * run the callbacks of every completion available. 0 or -errno. */

@@ -471,6 +471,17 @@ int main(int argc, char **argv)
 			strerror(-r));
 		goto out;
 	}
+	engine_set_busy_poll(d.eng, config_busy_poll_us(&cfg, node));
+	/* O_DIRECT I/O waits for the disk, never worth a spin */
+	if (store.fd_direct >= 0)
+		r = engine_add_device_fd(d.eng, store.fd_direct);
+	if (r == 0 && mdev.direct)
+		r = engine_add_device_fd(d.eng, mdev.fd);
+	if (r < 0) {
+		fprintf(stderr, "repd: io_uring set-up failed: %s\n",
+			strerror(-r));
+		goto out;
+	}
 	r = meta_start(&mdev, d.eng, primary, &meta);
 	if (r < 0) {
 		fprintf(stderr, "repd: %s: cannot start metadata: %s\n",
@@ -543,6 +554,9 @@ int main(int argc, char **argv)
 		export.size, store.direct ? "direct" : "buffered",
 		!peer ? "standalone primary" : primary ? "primary" :
 		"secondary");
+	if (config_busy_poll_us(&cfg, node))
+		log_msg(LOG_INFO, "busy-poll: spinning up to %u us before "
+			"each short wait", config_busy_poll_us(&cfg, node));
 	report_ready(&report_fd, 0);
 	on_tick(&d.tick_op, 0);
 
@@ -593,6 +607,13 @@ int main(int argc, char **argv)
 		" superblock; %" PRIu64 " bytes out of sync", ss.requests,
 		ms.writes_started, ms.al_writes, ms.bm_writes, ms.sb_writes,
 		ms.dirty_bytes);
+	if (config_busy_poll_us(&cfg, node)) {
+		struct engine_spin_stats spin = engine_spin_stats(d.eng);
+
+		log_msg(LOG_INFO, "busy-poll: %" PRIu64 " spins found work, %"
+			PRIu64 " timed out, %" PRIu64 " waits slept without a "
+			"spin", spin.hits, spin.misses, spin.skipped);
+	}
 	r = meta_stop(meta);
 	meta = NULL;
 	if (r < 0)

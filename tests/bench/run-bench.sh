@@ -13,8 +13,9 @@
 # The nbd suite's configurations run in a rotated order each round.
 # --jobs passes nbd-fio a subset of its jobs; --configs runs only the
 # named configs of the nbd suite (repd-direct, repd-buffered,
-# qemu-nbd-iouring, nbdkit, qemu-nbd, nbd-server), for more rounds of the
-# few that matter on a noisy machine.
+# repd-buffered-poll, qemu-nbd-iouring, nbdkit, qemu-nbd, nbd-server), for
+# more rounds of the few that matter on a noisy machine.
+# repd-buffered-poll is repd-buffered with busy-poll = 50 (docs/design.md).
 # Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
 # eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
 set -euo pipefail
@@ -89,11 +90,12 @@ run_fio() {  # run_fio LABEL URI PIDS...
     2> >(cat >&2) | jq -c --arg c "$label" '.[] | . + {config: $c}' >>"$out"
 }
 repd_conf() {  # repd_conf FILE DIRECT(yes|no) PROTO IMG_A PORT_A [IMG_B PORT_B]
-  local f=$1 direct=$2 proto=$3
+  local f=$1 direct=$2 proto=$3  # $busy_poll: microseconds, default 0
   cat >"$f" <<CONF
 [resource]
 name = bench
 direct-io = $direct
+busy-poll = ${busy_poll:-0}
 protocol = $proto
 secret = bench-secret
 [node a]
@@ -116,7 +118,8 @@ start_repd() {  # start_repd CONF NODE -> pid in $started
   "$REPD" --config "$1" --node "$2" --foreground >"$dir/repd-$2.log" 2>&1 &
   started=$!; pids+=("$started")
 }
-nbd_configs=(repd-direct repd-buffered qemu-nbd-iouring nbdkit qemu-nbd nbd-server)
+nbd_configs=(repd-direct repd-buffered repd-buffered-poll qemu-nbd-iouring nbdkit
+             qemu-nbd nbd-server)
 wanted() { [ -z "$configs" ] || [[ ",$configs," == *",$1,"* ]]; }
 stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
 md() { "$REPCTL" create-md --config "$1" --node "$2" --force >/dev/null; }
@@ -134,9 +137,11 @@ for round in $(seq "$rounds"); do
     for i in "${!list[@]}"; do
       c=${list[$(((i + round - 1) % ${#list[@]}))]}
       case "$c" in
-        repd-direct|repd-buffered)
+        repd-direct|repd-buffered|repd-buffered-poll)
           mode=yes; [ "$c" = repd-direct ] || mode=no
+          busy_poll=0; [ "$c" != repd-buffered-poll ] || busy_poll=50
           repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
+          busy_poll=0
           evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
           wait_nbd "nbd://127.0.0.1:$p/" "$pid"
           run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"

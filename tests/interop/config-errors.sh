@@ -108,6 +108,14 @@ expect_error bad-nbd-address 5 '\<nbd\>'
 mkcfg "${res[@]}" "direct-io = maybe" "${node[@]}"
 expect_error bad-direct-io-value 3 'direct-io'
 
+# busy-poll: whole microseconds 0..1000, in [resource] or a node section
+mkcfg "${res[@]}" "busy-poll = 5000" "${node[@]}"
+expect_error busy-poll-too-long 3 'busy-poll.*0 to 1000'
+mkcfg "${res[@]}" "busy-poll = -5" "${node[@]}"
+expect_error busy-poll-negative 3 'busy-poll'
+mkcfg "${res[@]}" "${node[@]}" "busy-poll = 50us"
+expect_error busy-poll-unit-in-node 7 'busy-poll.*microseconds'
+
 # [handlers]: each on-EVENT is the absolute path of an executable file,
 # checked at load; timeout is whole seconds 1..3600; no other keys.
 printf '#!/bin/sh\nexit 0\n' >"$T/handler.sh"

@@ -171,6 +171,13 @@ if [[ ${INTEROP_DIRECT_IO:-} == no && -z $DIRECT_IO_LINE ]]; then
 	log "note: INTEROP_DIRECT_IO=no, configs use direct-io = no"
 	DIRECT_IO_LINE="direct-io = no"
 fi
+# INTEROP_BUSY_POLL=US: configs say busy-poll = US, and a clean stop must
+# log that some spins found work (the spinning path really ran).
+BUSY_POLL_LINE=
+if [[ -n ${INTEROP_BUSY_POLL:-} ]]; then
+	log "note: INTEROP_BUSY_POLL=$INTEROP_BUSY_POLL, configs use busy-poll"
+	BUSY_POLL_LINE="busy-poll = $INTEROP_BUSY_POLL"
+fi
 
 # --------------------------------------------------------------- ports, config
 
@@ -215,6 +222,7 @@ write_config() {
 		echo "name = r0"
 		echo "description = repd interop test"
 		[[ -n $DIRECT_IO_LINE ]] && echo "$DIRECT_IO_LINE"
+		[[ -n $BUSY_POLL_LINE ]] && echo "$BUSY_POLL_LINE"
 		for l in "$@"; do echo "$l"; done
 		echo
 		echo "[node alpha]"
@@ -334,6 +342,10 @@ stop_repd() {
 	((STOP_STATUS == 0)) ||
 		fail "server PID $REPD_PID: exit status $STOP_STATUS after SIGTERM, want 0 within ${secs}s"
 	check_clean_md "$REPD_CFG"
+	if [[ -n $BUSY_POLL_LINE && $INTEROP_SERVER == repd ]]; then
+		grep -Eq 'busy-poll: [1-9][0-9]* spins found work' "$REPD_LOG" ||
+			fail "busy-poll set but no spin found work: $(grep busy-poll "$REPD_LOG")"
+	fi
 }
 
 # check_clean_md CONFIG: repctl dump-md shows the clean-shutdown flag.

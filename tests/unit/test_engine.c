@@ -1,0 +1,227 @@
+/*
+ * CUnit tests of the event loop's busy polling (replicator/engine.c): when
+ * it spins, when it must not, and how misses back it off. Real io_uring on
+ * socket pairs and pipes; every wait is bounded by a timeout operation.
+ */
+#undef NDEBUG
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+
+#include "engine.h"
+
+#include "cunit_main.h"
+
+struct done {
+	struct engine_op op;
+	int res;
+	bool called;
+};
+
+static void on_done(struct engine_op *op, int res)
+{
+	struct done *d = container_of(op, struct done, op);
+
+	d->res = res;
+	d->called = true;
+}
+
+static struct engine *new_engine(uint32_t busy_poll_us)
+{
+	struct engine *e = NULL;
+
+	CU_ASSERT_FATAL(engine_new(16, &e) == 0);
+	engine_set_busy_poll(e, busy_poll_us);
+	return e;
+}
+
+/* Run the loop until d's callback ran; at most 10 turns. */
+static void run_until(struct engine *e, struct done *d)
+{
+	unsigned i;
+
+	for (i = 0; i < 10 && !d->called; i++)
+		CU_ASSERT_EQUAL_FATAL(engine_run_once(e), 0);
+	CU_ASSERT_FATAL(d->called);
+}
+
+/* A 300 ms timeout: long past any spin, so its end is a sleep's end. */
+static void start_timeout(struct engine *e, struct done *d,
+			  struct __kernel_timespec *ts)
+{
+	ts->tv_sec = 0;
+	ts->tv_nsec = 300 * 1000 * 1000;
+	*d = (struct done){ .op.cb = on_done };
+	engine_timeout(e, &d->op, ts);
+}
+
+static void test_off_by_default(void)
+{
+	struct engine *e = NULL;
+	struct done d = { .op.cb = on_done };
+	struct engine_spin_stats st;
+	char buf[8];
+	int sv[2];
+
+	CU_ASSERT_FATAL(engine_new(16, &e) == 0);
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CU_ASSERT_EQUAL(write(sv[1], "abc", 3), 3);
+	engine_recv(e, &d.op, sv[0], buf, sizeof(buf), 0);
+	run_until(e, &d);
+	CU_ASSERT_EQUAL(d.res, 3);
+	st = engine_spin_stats(e);
+	CU_ASSERT_EQUAL(st.hits + st.misses + st.skipped, 0);
+	engine_free(e);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Data already waiting: the spin's own submit completes the recv. */
+static void test_spin_finds_ready_socket(void)
+{
+	struct engine *e = new_engine(1000);
+	struct done d = { .op.cb = on_done };
+	char buf[8];
+	int sv[2];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CU_ASSERT_EQUAL(write(sv[1], "abcd", 4), 4);
+	engine_recv(e, &d.op, sv[0], buf, sizeof(buf), 0);
+	run_until(e, &d);
+	CU_ASSERT_EQUAL(d.res, 4);
+	CU_ASSERT_EQUAL(engine_spin_stats(e).hits, 1);
+	CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 0);
+	engine_free(e);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* I/O on a device descriptor in flight: sleep, never spin. */
+static void test_no_spin_while_device_io(void)
+{
+	struct engine *e = new_engine(1000);
+	struct done d = { .op.cb = on_done };
+	struct engine_spin_stats st;
+	char buf[8];
+	int p[2];
+
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	CU_ASSERT_EQUAL(engine_add_device_fd(e, p[0]), 0);
+	CU_ASSERT_EQUAL(write(p[1], "xy", 2), 2);
+	/* a pipe reads short: ask for exactly what is there */
+	engine_read(e, &d.op, p[0], buf, 2, 0);
+	run_until(e, &d);
+	CU_ASSERT_EQUAL(d.res, 2);
+	st = engine_spin_stats(e);
+	CU_ASSERT_EQUAL(st.hits + st.misses + st.skipped, 0);
+	engine_free(e);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The same read on a descriptor not named as a device is spun for. */
+static void test_spin_for_page_cache_io(void)
+{
+	struct engine *e = new_engine(1000);
+	struct done d = { .op.cb = on_done };
+	char buf[8];
+	int p[2];
+
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	CU_ASSERT_EQUAL(write(p[1], "xy", 2), 2);
+	engine_read(e, &d.op, p[0], buf, 2, 0);
+	run_until(e, &d);
+	CU_ASSERT_EQUAL(d.res, 2);
+	CU_ASSERT_EQUAL(engine_spin_stats(e).hits, 1);
+	engine_free(e);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_device_fd_table_is_bounded(void)
+{
+	struct engine *e = new_engine(0);
+	unsigned i;
+
+	for (i = 0; i < ENGINE_DEVICE_FDS; i++)
+		CU_ASSERT_EQUAL(engine_add_device_fd(e, 100 + (int)i), 0);
+	CU_ASSERT_EQUAL(engine_add_device_fd(e, 200), -ENOSPC);
+	engine_free(e);
+}
+
+/*
+ * Nothing arrives within the spin: a miss, then one wait slept through,
+ * then a miss that doubles the back-off to two waits; a hit resets it.
+ */
+static void test_misses_back_off(void)
+{
+	struct engine *e = new_engine(200);
+	struct __kernel_timespec ts;
+	struct engine_spin_stats st;
+	struct done d;
+	unsigned i;
+
+	start_timeout(e, &d, &ts);
+	run_until(e, &d);			/* spin: miss, backoff 1 */
+	CU_ASSERT_EQUAL(d.res, -ETIME);
+	st = engine_spin_stats(e);
+	CU_ASSERT_EQUAL(st.misses, 1);
+	CU_ASSERT_EQUAL(st.skipped, 0);
+
+	start_timeout(e, &d, &ts);
+	run_until(e, &d);			/* skipped */
+	CU_ASSERT_EQUAL(engine_spin_stats(e).skipped, 1);
+	CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 1);
+
+	start_timeout(e, &d, &ts);
+	run_until(e, &d);			/* spin: miss, backoff 2 */
+	CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 2);
+	for (i = 0; i < 2; i++) {
+		start_timeout(e, &d, &ts);
+		run_until(e, &d);
+	}
+	st = engine_spin_stats(e);
+	CU_ASSERT_EQUAL(st.skipped, 3);
+	CU_ASSERT_EQUAL(st.misses, 2);
+	CU_ASSERT_EQUAL(st.hits, 0);
+
+	/* a hit (ready socket) resets the back-off: the next wait spins */
+	{
+		struct done r = { .op.cb = on_done };
+		char buf[4];
+		int sv[2];
+
+		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+		CU_ASSERT_EQUAL(write(sv[1], "z", 1), 1);
+		engine_recv(e, &r.op, sv[0], buf, sizeof(buf), 0);
+		run_until(e, &r);		/* spin: hit */
+		CU_ASSERT_EQUAL(engine_spin_stats(e).hits, 1);
+		start_timeout(e, &d, &ts);
+		run_until(e, &d);		/* spin again: miss */
+		CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 3);
+		CU_ASSERT_EQUAL(engine_spin_stats(e).skipped, 3);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	engine_free(e);
+}
+
+int main(void)
+{
+	static const struct cunit_test tests[] = {
+		{ "busy poll is off by default", test_off_by_default },
+		{ "spin finds a ready socket", test_spin_finds_ready_socket },
+		{ "no spin while device I/O is in flight",
+		  test_no_spin_while_device_io },
+		{ "spin for page-cache I/O", test_spin_for_page_cache_io },
+		{ "device descriptor table is bounded",
+		  test_device_fd_table_is_bounded },
+		{ "misses back off, a hit resets", test_misses_back_off },
+	};
+
+	return cunit_main("engine", tests, sizeof(tests) / sizeof(tests[0]));
+}
