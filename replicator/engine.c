@@ -338,6 +338,16 @@ static void dispatch(struct engine *e, struct engine_op *op, int res)
 	op->cb(op, res);
 }
 
+/* Tell the CPU we are spinning (it eases off the sibling thread). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -381,7 +391,7 @@ static bool spin_for_events(struct engine *e)
 		if (IO_URING_READ_ONCE(*e->ring.sq.kflags) & IORING_SQ_TASKRUN)
 			io_uring_get_events(&e->ring);
 		else
-			__builtin_ia32_pause();
+			cpu_relax();
 		/* the clock every 32 turns: cheap, but not free */
 		if (++i % 32 == 0 && now_ns() > end) {
 			e->spin_backoff = e->spin_backoff ?
