@@ -384,14 +384,18 @@ static bool spin_for_events(struct engine *e)
 		e->spin.skipped++;
 		return false;
 	}
-	io_uring_submit(&e->ring);
+	/* an error here is left to the sleeping path, which reports it */
+	if (io_uring_submit(&e->ring) < 0)
+		return false;
 	end = now_ns() + e->busy_poll_ns;
 	while (!io_uring_cq_ready(&e->ring)) {
 		/* DEFER_TASKRUN: finished work waits for us in the kernel */
-		if (IO_URING_READ_ONCE(*e->ring.sq.kflags) & IORING_SQ_TASKRUN)
-			io_uring_get_events(&e->ring);
-		else
+		if (IO_URING_READ_ONCE(*e->ring.sq.kflags) & IORING_SQ_TASKRUN) {
+			if (io_uring_get_events(&e->ring) < 0)
+				return false;
+		} else {
 			cpu_relax();
+		}
 		/* the clock every 32 turns: cheap, but not free */
 		if (++i % 32 == 0 && now_ns() > end) {
 			e->spin_backoff = e->spin_backoff ?

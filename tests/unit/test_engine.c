@@ -59,31 +59,9 @@ static void start_timeout(struct engine *e, struct done *d,
 	engine_timeout(e, &d->op, ts);
 }
 
-static void test_off_by_default(void)
+/* A recv on a socket that already holds data; its spin statistics. */
+static struct engine_spin_stats recv_ready(struct engine *e)
 {
-	struct engine *e = NULL;
-	struct done d = { .op.cb = on_done };
-	struct engine_spin_stats st;
-	char buf[8];
-	int sv[2];
-
-	CU_ASSERT_FATAL(engine_new(16, &e) == 0);
-	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-	CU_ASSERT_EQUAL(write(sv[1], "abc", 3), 3);
-	engine_recv(e, &d.op, sv[0], buf, sizeof(buf), 0);
-	run_until(e, &d);
-	CU_ASSERT_EQUAL(d.res, 3);
-	st = engine_spin_stats(e);
-	CU_ASSERT_EQUAL(st.hits + st.misses + st.skipped, 0);
-	engine_free(e);
-	close(sv[0]);
-	close(sv[1]);
-}
-
-/* Data already waiting: the spin's own submit completes the recv. */
-static void test_spin_finds_ready_socket(void)
-{
-	struct engine *e = new_engine(1000);
 	struct done d = { .op.cb = on_done };
 	char buf[8];
 	int sv[2];
@@ -93,53 +71,70 @@ static void test_spin_finds_ready_socket(void)
 	engine_recv(e, &d.op, sv[0], buf, sizeof(buf), 0);
 	run_until(e, &d);
 	CU_ASSERT_EQUAL(d.res, 4);
-	CU_ASSERT_EQUAL(engine_spin_stats(e).hits, 1);
-	CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 0);
-	engine_free(e);
 	close(sv[0]);
 	close(sv[1]);
+	return engine_spin_stats(e);
+}
+
+/* A read of a pipe that holds data, the pipe named a device or not. */
+static struct engine_spin_stats read_pipe(struct engine *e, bool device)
+{
+	struct done d = { .op.cb = on_done };
+	char buf[8];
+	int p[2];
+
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	if (device)
+		CU_ASSERT_EQUAL(engine_add_device_fd(e, p[0]), 0);
+	CU_ASSERT_EQUAL(write(p[1], "xy", 2), 2);
+	/* a pipe reads short: ask for exactly what is there */
+	engine_read(e, &d.op, p[0], buf, 2, 0);
+	run_until(e, &d);
+	CU_ASSERT_EQUAL(d.res, 2);
+	close(p[0]);
+	close(p[1]);
+	return engine_spin_stats(e);
+}
+
+static void test_off_by_default(void)
+{
+	struct engine *e = NULL;
+	struct engine_spin_stats st;
+
+	CU_ASSERT_FATAL(engine_new(16, &e) == 0);
+	st = recv_ready(e);
+	CU_ASSERT_EQUAL(st.hits + st.misses + st.skipped, 0);
+	engine_free(e);
+}
+
+/* Data already waiting: the spin's own submit completes the recv. */
+static void test_spin_finds_ready_socket(void)
+{
+	struct engine *e = new_engine(1000);
+	struct engine_spin_stats st = recv_ready(e);
+
+	CU_ASSERT_EQUAL(st.hits, 1);
+	CU_ASSERT_EQUAL(st.misses, 0);
+	engine_free(e);
 }
 
 /* I/O on a device descriptor in flight: sleep, never spin. */
 static void test_no_spin_while_device_io(void)
 {
 	struct engine *e = new_engine(1000);
-	struct done d = { .op.cb = on_done };
-	struct engine_spin_stats st;
-	char buf[8];
-	int p[2];
+	struct engine_spin_stats st = read_pipe(e, true);
 
-	CU_ASSERT_FATAL(pipe(p) == 0);
-	CU_ASSERT_EQUAL(engine_add_device_fd(e, p[0]), 0);
-	CU_ASSERT_EQUAL(write(p[1], "xy", 2), 2);
-	/* a pipe reads short: ask for exactly what is there */
-	engine_read(e, &d.op, p[0], buf, 2, 0);
-	run_until(e, &d);
-	CU_ASSERT_EQUAL(d.res, 2);
-	st = engine_spin_stats(e);
 	CU_ASSERT_EQUAL(st.hits + st.misses + st.skipped, 0);
 	engine_free(e);
-	close(p[0]);
-	close(p[1]);
 }
 
 /* The same read on a descriptor not named as a device is spun for. */
 static void test_spin_for_page_cache_io(void)
 {
 	struct engine *e = new_engine(1000);
-	struct done d = { .op.cb = on_done };
-	char buf[8];
-	int p[2];
 
-	CU_ASSERT_FATAL(pipe(p) == 0);
-	CU_ASSERT_EQUAL(write(p[1], "xy", 2), 2);
-	engine_read(e, &d.op, p[0], buf, 2, 0);
-	run_until(e, &d);
-	CU_ASSERT_EQUAL(d.res, 2);
-	CU_ASSERT_EQUAL(engine_spin_stats(e).hits, 1);
+	CU_ASSERT_EQUAL(read_pipe(e, false).hits, 1);
 	engine_free(e);
-	close(p[0]);
-	close(p[1]);
 }
 
 static void test_device_fd_table_is_bounded(void)
@@ -190,23 +185,11 @@ static void test_misses_back_off(void)
 	CU_ASSERT_EQUAL(st.hits, 0);
 
 	/* a hit (ready socket) resets the back-off: the next wait spins */
-	{
-		struct done r = { .op.cb = on_done };
-		char buf[4];
-		int sv[2];
-
-		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-		CU_ASSERT_EQUAL(write(sv[1], "z", 1), 1);
-		engine_recv(e, &r.op, sv[0], buf, sizeof(buf), 0);
-		run_until(e, &r);		/* spin: hit */
-		CU_ASSERT_EQUAL(engine_spin_stats(e).hits, 1);
-		start_timeout(e, &d, &ts);
-		run_until(e, &d);		/* spin again: miss */
-		CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 3);
-		CU_ASSERT_EQUAL(engine_spin_stats(e).skipped, 3);
-		close(sv[0]);
-		close(sv[1]);
-	}
+	CU_ASSERT_EQUAL(recv_ready(e).hits, 1);
+	start_timeout(e, &d, &ts);
+	run_until(e, &d);			/* spin again: miss */
+	CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 3);
+	CU_ASSERT_EQUAL(engine_spin_stats(e).skipped, 3);
 	engine_free(e);
 }
 
