@@ -179,6 +179,8 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_str(out, "connection", v.conn);
 	add_str(out, "connection_reason", !d->link ? "no peer configured" :
 		ls.reason);
+	/* why the peer turns us away (it is StandAlone, say) */
+	add_str(out, "peer_refusal", ls.peer_refusal);
 	if (d->peer) {
 		o = json_object_new_object();
 		add_str(o, "name", d->peer->name);

@@ -44,9 +44,9 @@
 #define RBUF_SIZE	(1u << 20)	/* headers and small packets */
 #define SOCK_BUF	(4 << 20)	/* socket buffers: a few MiB in flight */
 /* Redial after 200 ms, doubling up to 2 s: a peer that is down costs a
- * SYN every 2 s (and a StandAlone one a logged refusal), and `repctl
- * connect` on the listening node, which cannot dial, takes effect
- * within 2 s. */
+ * SYN every 2 s (a StandAlone one a handshake and a REFUSE, logged once),
+ * and `repctl connect` on the listening node, which cannot dial, takes
+ * effect within 2 s. */
 #define BACKOFF_MIN_MS	200u
 #define BACKOFF_MAX_MS	2000u
 
@@ -96,6 +96,7 @@ struct link_conn {
 	uint64_t ping_seq;
 	bool reaping;			/* on l->reap, freed by link_poll */
 	bool refusing;			/* REFUSE queued: close once sent */
+	bool quiet;			/* expected end: log it at debug */
 	char refuse_why[PEER_MSG_MAX + 1];	/* its reason, for the log */
 	struct link_conn *reap_next;
 	/* packets larger than a tx header are built here */
@@ -152,12 +153,17 @@ struct link {
 	bool timer_pending;
 	bool stopping;
 	bool dialer;			/* the first node of the config dials */
-	/* StandAlone: no dialling, accepted connections are closed; set by
-	 * the operator (disconnect) or by a refusal that retrying cannot
-	 * cure (split brain, unrelated data, two primaries) */
+	/* StandAlone: no dialling, accepted connections are refused once
+	 * authenticated; set by the operator (disconnect) or by a refusal
+	 * that retrying cannot cure (split brain, unrelated data, two
+	 * primaries) */
 	bool standalone;
 	bool split_brain;
 	char reason[PEER_MSG_MAX + 1];
+	/* the peer's last authenticated REFUSE since we were last
+	 * connected or found it unreachable: repeats of it are logged at
+	 * debug, status shows it */
+	char peer_refusal[PEER_MSG_MAX + 1];
 	struct md_gen sb_peer_gen;	/* the peer's, at split brain */
 	bool sb_peer_known;
 	/* the last connection's resync decision, for status */
@@ -920,6 +926,21 @@ static void on_refuse_sent(struct link_tx *t)
 	conn_lost(c, c->refuse_why);
 }
 
+/* The peer refused us. A peer that proved it knows the secret and gives
+ * the reason it gave last time (a StandAlone peer, at every redial) is
+ * logged once; the reason stays in status until we connect. */
+static void note_refusal(struct link_conn *c, const char *msg)
+{
+	struct link *l = c->l;
+	bool repeat = c->got_auth && strcmp(msg, l->peer_refusal) == 0;
+
+	log_msg(repeat ? LOG_DEBUG : LOG_ERR, "peer %s refused us: %s",
+		l->peer_label, msg);
+	c->quiet = repeat;
+	if (c->got_auth)
+		snprintf(l->peer_refusal, sizeof(l->peer_refusal), "%s", msg);
+}
+
 /* Tell the peer why we hang up (it logs the reason), then close. */
 static void refuse(struct link_conn *c, int err, const char *why)
 {
@@ -1011,8 +1032,7 @@ static int dispatch(struct link_conn *c, const struct peer_hdr *h,
 			struct peer_refuse rf;
 
 			if (peer_decode_refuse(h, p, fixed, &rf) == 0)
-				log_msg(LOG_ERR, "peer %s refused us: %s",
-					l->peer_label, rf.msg);
+				note_refusal(c, rf.msg);
 			r = -ECONNREFUSED;
 			break;
 		}
@@ -1458,6 +1478,7 @@ static void conn_established(struct link_conn *c)
 	c->verdict = v;
 	l->backoff_ms = 0;
 	l->st.connects++;
+	l->peer_refusal[0] = '\0';
 	l->discard_my_data = false;
 	l->sb_peer_known = false;
 	log_msg(LOG_NOTICE, "connected to %s, %s: protocol %c%s%s",
@@ -1724,6 +1745,18 @@ static int handle_auth(struct link_conn *c, const struct peer_hdr *h,
 		return -ECONNREFUSED;
 	}
 	c->got_auth = true;
+	if (l->standalone) {
+		/* The genuine peer, told why and what cures it, logs it once
+		 * rather than a bare closed connection at every redial. */
+		char why[PEER_MSG_MAX + 1];
+
+		snprintf(why, sizeof(why), "%s is StandAlone (%.150s): "
+			 "`repctl connect` on it reconnects", l->p.local_name,
+			 l->reason);
+		c->quiet = true;
+		refuse(c, ECONNREFUSED, why);
+		return -ECONNREFUSED;
+	}
 	r = peer_encode_auth_ok(c->auth_ok_tx.hdr, sizeof(c->auth_ok_tx.hdr));
 	assert(r > 0);
 	c->auth_ok_tx.si.hdr_len = (uint32_t)r;
@@ -1847,8 +1880,8 @@ static void conn_lost(struct link_conn *c, const char *why)
 			l->stopping ? "disconnected from" : "lost",
 			l->peer_label, why);
 	} else if (!l->stopping) {
-		log_msg(LOG_INFO, "connection to %s failed: %s",
-			l->peer_label, why);
+		log_msg(c->quiet ? LOG_DEBUG : LOG_INFO,
+			"connection to %s failed: %s", l->peer_label, why);
 	}
 	/* shutdown makes the pending recv/send complete; close comes when
 	 * nothing refers to the socket any more */
@@ -1922,9 +1955,12 @@ static void on_connect(struct engine_op *op, int res)
 
 	l->dialing = NULL;
 	if (res < 0 || l->stopping || l->conn || l->standalone) {
-		if (res < 0)
+		if (res < 0) {
 			log_debug("connect to %s: %s", l->peer_label,
 				  strerror(-res));
+			/* unreachable: what it refused us with is stale */
+			l->peer_refusal[0] = '\0';
+		}
 		close(c->fd);
 		free(c->rbuf);
 		free(c->bm_buf);
@@ -1977,9 +2013,8 @@ static void on_accept(struct engine_op *op, int res)
 			close(res);
 		return;
 	}
-	if (res >= 0 && l->standalone) {
-		close(res);	/* StandAlone: the peer retries later */
-	} else if (res >= 0) {
+	if (res >= 0) {
+		/* also while StandAlone: handle_auth refuses it */
 		int err;
 
 		c = conn_new(l, res, &err);
@@ -2229,6 +2264,7 @@ void link_get_stats(const struct link *l, struct link_stats *ret)
 	ret->standalone = l->standalone;
 	ret->split_brain = l->split_brain;
 	ret->reason = l->reason[0] ? l->reason : NULL;
+	ret->peer_refusal = l->peer_refusal[0] ? l->peer_refusal : NULL;
 	ret->have_decision = l->have_decision;
 	ret->decision = l->decision;
 	ret->decision_rule = l->decision_rule;

@@ -153,6 +153,7 @@ static void print_status(json_object *r, bool verbose)
 	json_object *sd = repctl_jobj(r, "sync_decision");
 	json_object *vr = repctl_jobj(r, "verify");
 	json_object *reason = repctl_jobj(r, "connection_reason");
+	json_object *refusal = repctl_jobj(r, "peer_refusal");
 	char b1[32], b2[32];
 
 	printf("%s node %s: role:", repctl_jstr(r, "resource"), repctl_jstr(r, "node"));
@@ -170,6 +171,8 @@ static void print_status(json_object *r, bool verbose)
 	printf("\n");
 	if (reason)	/* why StandAlone or SplitBrain, and what to run */
 		printf("  reason: %s\n", json_object_get_string(reason));
+	if (refusal)	/* the peer's side of it */
+		printf("  peer refuses: %s\n", json_object_get_string(refusal));
 	if (sd)
 		printf("  last connect decided: %s (rule %" PRId64 ": %s)\n",
 		       repctl_jstr(sd, "verdict"), repctl_jint(sd, "rule"),

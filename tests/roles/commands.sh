@@ -21,7 +21,9 @@
 #  7. disconnect on the dialing node (alpha): StandAlone, stays there;
 #     resync refused; writes on the primary mark data out of sync; connect:
 #     Connected, UpToDate, identical.  The same for the listening node,
-#     whose connect takes effect within 5 s (the dialer redials every 2 s).
+#     whose connect takes effect within 5 s (the dialer redials every 2 s);
+#     while it is StandAlone it refuses the dialer with its reason, which
+#     the dialer logs once (not at every redial) and shows in status.
 #  8. demote beta; disconnect alpha; outdate: Outdated; promote refused;
 #     promote --force: primary, UpToDate; its writes reach beta after
 #     connect.
@@ -177,15 +179,36 @@ ctl_ok alpha connect
 wait_pair secondary primary 60
 compare_disks
 
-# the listening node (beta)
+# the listening node (beta): it turns alpha's redials away with its
+# reason, which alpha logs once and shows in status
+peer_refusal() { "$PYTHON" -c 'import json, sys
+print(json.load(sys.stdin).get("peer_refusal") or "-")' <<<"$S_JSON"; }
+refusals_before=$(log_count alpha 'refused us')
+failures_before=$(log_count alpha 'connection to beta.* failed')
 ctl_ok beta disconnect
 expect_st beta 10 '[[ $S_CONN == StandAlone ]]' "disconnect on beta"
 expect_st alpha 15 '[[ $S_CONN != Connected && $S_CONN != SyncTarget ]]' "alpha noticing beta's disconnect"
 # 14 s StandAlone: alpha's redial backoff reaches its cap (2 s); with the
 # old cap of 10 s the next attempt came 6-8 s after this connect
 keep_st beta 14 '[[ $S_CONN == StandAlone ]]' "beta after disconnect (alpha keeps dialing)"
+st_need alpha
+refusal=$(peer_refusal)
+log "alpha sees: peer_refusal=$refusal"
+[[ $refusal == *"beta is StandAlone"*"disconnected by the operator"*"repctl connect"* ]] ||
+	fail_later "alpha's status after 14 s of redials to a StandAlone beta: peer_refusal '$refusal', want beta's reason and cure"
+rctl alpha status
+grep -q '^  peer refuses: beta is StandAlone' <<<"$OUT" ||
+	fail_later "repctl status on alpha has no 'peer refuses:' line: $OUT"
+# about 7 redials in 14 s: one logged refusal, one logged failure (two
+# if a redial raced beta's disconnect and failed otherwise), not 7
+n=$(($(log_count alpha 'refused us') - refusals_before))
+((n == 1)) || fail_later "alpha logged $n refusals in 14 s of redials to a StandAlone beta, want 1"
+n=$(($(log_count alpha 'connection to beta.* failed') - failures_before))
+((n >= 1 && n <= 2)) || fail_later "alpha logged $n failed connections in 14 s of redials to a StandAlone beta, want 1 (a line per redial is noise)"
 ctl_ok beta connect
 wait_pair secondary primary 5
+st_need alpha
+[[ $(peer_refusal) == - ]] || fail_later "alpha still shows peer_refusal '$(peer_refusal)' once connected"
 
 # -------------------------------------------- 8. outdate, promote (--force)
 
