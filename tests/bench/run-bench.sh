@@ -55,6 +55,11 @@ fill() {  # fill FILE
       --ioengine=io_uring --size="$size" --refill_buffers --output=/dev/null
 }
 evict() {  # push the files out of the page cache so every config starts cold
+  # Write back every dirty page first, not only these files': a buffered
+  # config leaves GBs of dirty random pages behind, and their writeback,
+  # at the disk's random-write speed, would run for tens of seconds into
+  # the next config's jobs.
+  sync
   for f in "$@"; do
     /usr/bin/python3 -c 'import os,sys
 fd=os.open(sys.argv[1],os.O_RDONLY); os.fsync(fd)
@@ -147,8 +152,10 @@ for round in $(seq "$rounds"); do
           run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"
           stop "$pid" ;;
         *)
-          evict "$base"
-          read -r spid suri < <(STATE_DIR=$dir/run "$shared/bench/serve-baseline" "$c" "$base" "$p")
+          # the same file as repd's (the metadata at its end is
+          # rewritten before each repd config): like for like
+          evict "$img"
+          read -r spid suri < <(STATE_DIR=$dir/run "$shared/bench/serve-baseline" "$c" "$img" "$p")
           pids+=("$spid")
           run_fio "$c" "$suri" "$spid"
           stop "$spid" ;;
