@@ -184,7 +184,8 @@ struct link_stats {
 	bool split_brain;		/* ... because of a split brain */
 	const char *reason;		/* why StandAlone, or NULL */
 	const char *peer_refusal;	/* the peer's last refusal since we
-					 * were connected, or NULL */
+					 * were connected or found it
+					 * unreachable, or NULL */
 	unsigned applying;		/* peer writes being applied */
 	bool bitmap_exchange;		/* connected, bitmaps in transfer */
 	bool peer_primary;		/* connected: the peer's role */
