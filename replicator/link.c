@@ -130,12 +130,15 @@ struct sec_io {
 	bool in_range_list;		/* counted for overlap checks */
 	uint8_t *buf, *zbuf;		/* max_block each */
 	struct store_req sreq;
-	struct engine_op op;		/* FLUSH fdatasync */
+	struct engine_op op;		/* FLUSH fdatasync (and its delay) */
 	struct link_tx ack_tx, recv_tx;
 };
 
 struct link {
 	struct link_params p;
+	/* test hook REPD_TEST_PEER_FLUSH_DELAY_MS: a peer FLUSH waits this
+	 * long before its fdatasync (a slow volatile cache, made visible) */
+	struct __kernel_timespec flush_delay;
 	char peer_label[300];		/* "name (addr)" for logs */
 	int listen_fd;
 	struct engine_op accept_op;
@@ -750,6 +753,18 @@ static void on_sec_flushed(struct engine_op *op, int res)
 	sec_answer(io, res < 0 ? res : 0);
 }
 
+static void sec_flush_start(struct sec_io *io)
+{
+	io->op.cb = on_sec_flushed;
+	engine_fsync(io->l->p.eng, &io->op, io->l->p.store->fd, true);
+}
+
+static void on_sec_flush_delayed(struct engine_op *op, int res)
+{
+	(void)res;	/* -ETIME: the delay is over */
+	sec_flush_start(container_of(op, struct sec_io, op));
+}
+
 /* Start every FLUSH whose earlier writes are all done. */
 static void sec_flush_check(struct link *l)
 {
@@ -760,10 +775,14 @@ static void sec_flush_check(struct link *l)
 	for (a = l->act_head; a; a = a->anext) {
 		if (a->type != PEER_FLUSH)
 			return;
-		if (a->stage == SEC_FLUSH_WAIT) {
-			a->stage = SEC_FLUSHING;
-			a->op.cb = on_sec_flushed;
-			engine_fsync(l->p.eng, &a->op, l->p.store->fd, true);
+		if (a->stage != SEC_FLUSH_WAIT)
+			continue;
+		a->stage = SEC_FLUSHING;
+		if (l->flush_delay.tv_sec || l->flush_delay.tv_nsec) {
+			a->op.cb = on_sec_flush_delayed;
+			engine_timeout(l->p.eng, &a->op, &l->flush_delay);
+		} else {
+			sec_flush_start(a);
 		}
 	}
 }
@@ -2081,6 +2100,18 @@ int link_new(const struct link_params *p, struct link **ret)
 		return -ENOMEM;
 	l->p = *p;
 	l->listen_fd = -1;
+	{
+		const char *d = getenv("REPD_TEST_PEER_FLUSH_DELAY_MS");
+		unsigned long ms = d && *d ? strtoul(d, NULL, 10) : 0;
+
+		if (ms) {
+			l->flush_delay.tv_sec = (long long)(ms / 1000);
+			l->flush_delay.tv_nsec = (long long)(ms % 1000) *
+						 1000000;
+			log_msg(LOG_WARNING, "test hook: peer FLUSHes are "
+				"answered %lu ms late", ms);
+		}
+	}
 	l->dialer = p->local_id < p->peer_id;
 	netaddr_format(&p->peer_addr, addr, sizeof(addr));
 	snprintf(l->peer_label, sizeof(l->peer_label), "%s (%s)",
@@ -2216,6 +2247,11 @@ void link_reconnect(struct link *l)
 bool link_connected(const struct link *l)
 {
 	return l->conn && l->conn->state == LC_CONNECTED;
+}
+
+uint64_t link_connects(const struct link *l)
+{
+	return l->st.connects;
 }
 
 void link_stop(struct link *l)

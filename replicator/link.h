@@ -139,6 +139,10 @@ void link_poll(struct link *l);
 /* True while writes are being replicated (connected and authenticated). */
 bool link_connected(const struct link *l);
 
+/* Connections established so far: a request that settles after this
+ * changed went out (or was answered) on another connection. */
+uint64_t link_connects(const struct link *l);
+
 /* Primary, sync source: tell the peer a resync starts (it is then
  * Inconsistent) or finished (it takes our generations). */
 void link_send_sync_state(struct link *l, bool done);

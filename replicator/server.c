@@ -41,6 +41,7 @@
 #include "store_req.h"
 #include "clock.h"
 #include "rs_ctl.h"
+#include "rs_unflushed.h"
 
 #define RBUF_SIZE	(256u * 1024u)	/* request headers and small payloads */
 #define HSOUT_SIZE	(2u * NBD_HS_OUT_MAX)
@@ -184,6 +185,12 @@ struct server {
 		uint64_t inflight_bytes;
 		struct rs_ctl ctl;	/* the pace while clients write */
 		uint64_t busy_next_us;	/* busy: next block not before */
+		/* answered blocks whose bits wait for a peer FLUSH */
+		struct rs_unflushed unflushed;
+		struct link_req flush_lr;
+		bool flush_inflight;	/* flush_lr is with the link */
+		uint64_t flush_conn;	/* link_connects() when sent */
+		uint64_t flushes;	/* answered, this resync */
 	} rs;
 	struct {
 		bool active;		/* an online verify is running */
@@ -870,11 +877,32 @@ static void resync_release(struct nbd_io *io)
 
 static void rs_interrupted(struct server *srv)
 {
-	/* the bits stay set: the next connection resumes from them */
+	/* the bits stay set, also those of blocks answered but not yet
+	 * flushed: the next connection resumes from them */
 	if (srv->rs.active)
 		log_msg(LOG_WARNING, "resync interrupted at %" PRIu64 " of %"
 			PRIu64 " bytes", srv->rs.done, srv->rs.total);
 	srv->rs.active = false;
+	/* a FLUSH in flight then clears nothing when it settles */
+	rs_unflushed_reset(&srv->rs.unflushed);
+}
+
+/* The target wrote [off, off + len) of io: its bits go once a FLUSH
+ * sent after now is answered (rs_unflushed.h). */
+static void rs_range_done(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+
+	if (rs_unflushed_add(&srv->rs.unflushed, io->req.offset,
+			     io->req.len, now_ms()) < 0) {
+		/* resync_pump keeps room for every block in flight */
+		log_msg(LOG_ERR, "resync: no room to track %" PRIu64 "+%u "
+			"until the peer flushes; resync stopped",
+			io->req.offset, io->req.len);
+		rs_interrupted(srv);
+		return;
+	}
+	srv->rs.done += io->req.len;
 }
 
 static void on_rs_settled(struct link_req *lr, int err)
@@ -882,13 +910,10 @@ static void on_rs_settled(struct link_req *lr, int err)
 	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
 	struct server *srv = io->srv;
 
-	if (err < 0) {
+	if (err < 0)
 		rs_interrupted(srv);
-	} else {
-		/* only now may the bits go: the target has the blocks */
-		meta_clear_dirty(srv->meta, io->req.offset, io->req.len);
-		srv->rs.done += io->req.len;
-	}
+	else if (srv->rs.active)
+		rs_range_done(io);
 	resync_release(io);
 }
 
@@ -950,8 +975,8 @@ static void rs_send_differing(struct nbd_io *io)
 	while (i < n && mine[i] == theirs[i])
 		i++;
 	if (i == n) {
-		meta_clear_dirty(srv->meta, io->req.offset, io->req.len);
-		srv->rs.done += io->req.len;
+		if (srv->rs.active)
+			rs_range_done(io);
 		resync_release(io);
 		return;
 	}
@@ -1043,6 +1068,64 @@ static void exec_resync(struct nbd_io *io)
 		   io->req.len, io->req.offset);
 }
 
+static void rs_clear_range(void *ctx, uint64_t off, uint64_t len)
+{
+	meta_clear_dirty(ctx, off, len);
+}
+
+static void on_rs_flush_acked(struct link_req *lr, int err)
+{
+	(void)lr;	/* everything happens when it settles */
+	(void)err;
+}
+
+static void on_rs_flushed(struct link_req *lr, int err)
+{
+	struct server *srv = container_of(lr, struct server, rs.flush_lr);
+	struct rs_unflushed *u = &srv->rs.unflushed;
+
+	srv->rs.flush_inflight = false;
+	if (srv->rs.flush_conn != link_connects(srv->link) || !u->flushing) {
+		/* answered on a later connection (on-peer-loss = suspend
+		 * sent it again), or the list was reset: it vouches for
+		 * nothing we still hold */
+		u->flushing = false;
+	} else if (err == -ENOTCONN) {
+		rs_interrupted(srv);	/* the connection is gone */
+	} else if (err < 0) {
+		if (srv->rs.active)
+			log_errno(LOG_ERR, err, "the peer could not make the "
+				  "resync data durable (FLUSH); resync stopped, "
+				  "the blocks stay out of sync");
+		srv->rs.active = false;
+		rs_unflushed_reset(u);
+	} else {
+		/* the target has these blocks on stable storage now */
+		rs_unflushed_flush_done(u, now_ms(), rs_clear_range,
+					srv->meta);
+		srv->rs.flushes++;
+	}
+	/* server_poll runs the pump next */
+}
+
+/* Send a FLUSH covering the blocks answered so far. */
+static void rs_flush(struct server *srv)
+{
+	struct link_req *lr = &srv->rs.flush_lr;
+
+	memset(lr, 0, sizeof(*lr));
+	lr->type = LINK_REQ_FLUSH;
+	lr->acked = on_rs_flush_acked;
+	lr->settled = on_rs_flushed;
+	if (link_submit(srv->link, lr) < 0) {
+		rs_interrupted(srv);	/* not connected: bits stay set */
+		return;
+	}
+	srv->rs.flush_inflight = true;
+	srv->rs.flush_conn = link_connects(srv->link);
+	rs_unflushed_flush_sent(&srv->rs.unflushed);
+}
+
 static void resync_finish(struct server *srv)
 {
 	uint64_t ms = now_ms() - srv->rs.start_ms;
@@ -1070,7 +1153,15 @@ static void resync_pump(struct server *srv)
 	}
 	while (srv->rs.active && srv->rs.inflight < window &&
 	       srv->free_ios && link_connected(srv->link) && !srv->draining) {
+		struct rs_unflushed *u = &srv->rs.unflushed;
 		struct nbd_io *io;
+
+		if (!srv->rs.flush_inflight &&
+		    rs_unflushed_want_flush(u, false, now))
+			rs_flush(srv);
+		/* room for every block in flight to be recorded */
+		if (u->n + srv->rs.inflight + 1 >= RS_UNFLUSHED_MAX)
+			break;
 
 		/* resync-rate: the bytes so far may not need more time than
 		 * has passed (a burst of one chunk after an idle spell) */
@@ -1085,6 +1176,14 @@ static void resync_pump(struct server *srv)
 				    &len) < 0) {
 			if (srv->rs.inflight)
 				break;	/* wait for them before a new pass */
+			/* the pass is over: the bits of the blocks answered
+			 * go once the target flushed them */
+			if (u->n) {
+				if (!srv->rs.flush_inflight &&
+				    rs_unflushed_want_flush(u, true, now))
+					rs_flush(srv);
+				break;
+			}
 			meta_get_stats(srv->meta, &ms);
 			if (ms.dirty_bytes == 0) {
 				resync_finish(srv);
@@ -1146,6 +1245,10 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 	srv->rs.sent = 0;
 	srv->rs.credit_ms = 0;
 	srv->rs.busy_next_us = 0;
+	/* blocks answered on an earlier connection were not flushed on
+	 * this one: their bits are still set, they go again */
+	rs_unflushed_reset(&srv->rs.unflushed);
+	srv->rs.flushes = 0;
 	rs_ctl_init(&srv->rs.ctl, RS_CTL_MIN_RATE, srv->rs.rate);
 	srv->rs.start_ms = srv->rs.last_log_ms = now_ms();
 	log_msg(LOG_NOTICE, "resync to the peer: %" PRIu64 " bytes (%s%s)",
@@ -2073,6 +2176,8 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->resync_paced = srv->rs.active &&
 			    now_ms() - srv->last_client_ms < RS_BUSY_MS;
 	ret->resync_paced_rate = srv->rs.ctl.rate;
+	ret->resync_unflushed = srv->rs.unflushed.bytes;
+	ret->resync_flushes = srv->rs.flushes;
 	ret->detached = srv->detached;
 	ret->verify_active = srv->vr.active;
 	ret->verify_failed = srv->vr.failed;

@@ -94,6 +94,9 @@ struct server_stats {
 	uint64_t resync_sent;		/* block bytes sent (checksum: less) */
 	bool resync_paced;		/* clients active: rs_ctl sets the pace */
 	uint64_t resync_paced_rate;	/* ... at this many bytes/s */
+	uint64_t resync_unflushed;	/* bytes written by the target, bits
+					 * set until it answers a FLUSH */
+	uint64_t resync_flushes;	/* FLUSHes it answered, this resync */
 	bool detached;			/* local disk failed: peer only */
 	bool verify_active;		/* online verify running (we drive) */
 	bool verify_failed;		/* the last one stopped early */

@@ -475,6 +475,30 @@ status_field() {
 		"$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$2"
 }
 
+# wait_status NODE EXPR SECONDS SHOW: until EXPR (like status_field's)
+# is true for NODE, polled every 50 ms; on timeout, fail and show the
+# last value of the expression SHOW.
+wait_status() {
+	local i got
+	for ((i = 0; i < $3 * 20; i++)); do
+		got=$(status_field "$1" "$2" 2>/dev/null) || got=
+		[[ $got == True ]] && return 0
+		sleep 0.05
+	done
+	fail "$1: ($2) not true within $3 s; $4 is $(status_field "$1" "$4" 2>&1)"
+}
+
+# resync_started NODE COUNT: wait (20 s) until NODE has logged COUNT
+# "resync to the peer: N bytes" lines; the last one goes to RESYNC_LINE
+# and its N to RESYNC_BYTES.
+resync_started() {
+	expect_log "$1" 'resync to the peer: [0-9]+ bytes' 20 "$2"
+	RESYNC_LINE=$(grep 'resync to the peer' "${LOG[$1]}" | tail -n 1)
+	[[ $RESYNC_LINE =~ resync\ to\ the\ peer:\ ([0-9]+)\ bytes ]] ||
+		fail "cannot parse: $RESYNC_LINE"
+	RESYNC_BYTES=${BASH_REMATCH[1]}
+}
+
 # fill_random IMAGE MIB SEED: the first MIB MiB of IMAGE, seeded random
 # bytes (incompressible, no zero blocks: a resync must move them all).
 fill_random() {

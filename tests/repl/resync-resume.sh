@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # resync-resume.sh: a resync survives either side dying.
 #   - the target is killed (SIGKILL) mid-way through the initial full
-#     resync and restarted: the resync resumes from the source's bitmap
+#     resync, once the source has cleared bits (the target flushed what
+#     it wrote, docs/design.md "Durable progress"), and restarted: the
+#     resync resumes from the source's bitmap
 #     (it sends less than the whole device again) and ends in identical
 #     data areas; until then the target reports Inconsistent;
 #   - the source is killed mid-way through a full resync (after
@@ -18,13 +20,7 @@ log "seed $SEED"
 ctl() { timeout 60 "$REPCTL" "$@"; }
 # wait_done_at_least NODE BYTES: until NODE's resync.done_bytes >= BYTES
 wait_done_at_least() {
-	local i got
-	for ((i = 0; i < 300; i++)); do
-		got=$(status_field "$1" 'd["resync"]["done_bytes"]' 2>/dev/null) || got=0
-		((got >= $2)) && return 0
-		sleep 0.05
-	done
-	fail "$1: resync did not reach $2 bytes within 15 s (at $got)"
+	wait_status "$1" "d['resync']['done_bytes'] >= $2" 15 'd["resync"]["done_bytes"]'
 }
 
 pair_init resume 160M
@@ -37,15 +33,15 @@ start_node beta "$cfg"
 start_node alpha "$cfg"
 wait_connected
 DATA_SIZE=$(md_data_size "$cfg" alpha)
-wait_done_at_least alpha $((DATA_SIZE * 3 / 10))
+# the bits go only once the target flushed the blocks
+wait_status alpha "d['out_of_sync_bytes'] <= $((DATA_SIZE * 7 / 10))" 15 'd["out_of_sync_bytes"]'
 [[ $(status_field beta 'd["disk"]') == Inconsistent ]] ||
 	fail "the target reports $(status_field beta 'd["disk"]') mid-resync, want Inconsistent"
 kill_node beta
 start_node beta "$cfg"
-expect_log alpha 'resync to the peer: [0-9]+ bytes \(sync-source-bitmap' 20 1
-line=$(grep 'resync to the peer' "${LOG[alpha]}" | tail -n 1)
-[[ $line =~ resync\ to\ the\ peer:\ ([0-9]+)\ bytes ]] || fail "cannot parse: $line"
-again=${BASH_REMATCH[1]}
+resync_started alpha 2
+[[ $RESYNC_LINE == *'(sync-source-bitmap'* ]] || fail "not a bitmap resync: $RESYNC_LINE"
+again=$RESYNC_BYTES
 log "after the target's restart the resync resumes with $again of $DATA_SIZE bytes"
 ((again < DATA_SIZE * 8 / 10)) ||
 	fail "the resync started over ($again of $DATA_SIZE bytes), want a resume"
