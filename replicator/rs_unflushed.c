@@ -13,9 +13,9 @@ void rs_unflushed_reset(struct rs_unflushed *u)
 	u->flushing = false;
 }
 
-bool rs_unflushed_full(const struct rs_unflushed *u)
+unsigned rs_unflushed_room(const struct rs_unflushed *u)
 {
-	return u->n == RS_UNFLUSHED_MAX;
+	return RS_UNFLUSHED_MAX - u->n;
 }
 
 int rs_unflushed_add(struct rs_unflushed *u, uint64_t off, uint64_t len,

@@ -53,8 +53,8 @@ void rs_unflushed_reset(struct rs_unflushed *u);
 int rs_unflushed_add(struct rs_unflushed *u, uint64_t off, uint64_t len,
 		     uint64_t now_ms);
 
-/* No range can be added (before a merge is tried). */
-bool rs_unflushed_full(const struct rs_unflushed *u);
+/* Ranges that can still be added, merges aside. */
+unsigned rs_unflushed_room(const struct rs_unflushed *u);
 
 /* Should a FLUSH go at now_ms? None in flight, and ranges await one:
  * enough bytes, enough ranges, the oldest for long enough, or at_end

@@ -1164,8 +1164,9 @@ static void resync_pump(struct server *srv)
 		if (!srv->rs.flush_inflight &&
 		    rs_unflushed_want_flush(u, false, now))
 			rs_flush(srv);
-		/* room for every block in flight to be recorded */
-		if (u->n + srv->rs.inflight + 1 >= RS_UNFLUSHED_MAX)
+		/* room for every block in flight, and this one, to be
+		 * recorded (a FLUSH is due long before) */
+		if (rs_unflushed_room(u) <= srv->rs.inflight)
 			break;
 
 		/* resync-rate: the bytes so far may not need more time than

@@ -152,9 +152,10 @@ static void test_full_refuses_new_ranges(void)
 	uint64_t off;
 	unsigned i;
 
+	CU_ASSERT_EQUAL(rs_unflushed_room(u), RS_UNFLUSHED_MAX);
 	for (i = 0, off = 0; i < RS_UNFLUSHED_MAX; i++, off += 8192)
 		CU_ASSERT_EQUAL(rs_unflushed_add(u, off, 4096, 0), 0);
-	CU_ASSERT_TRUE(rs_unflushed_full(u));
+	CU_ASSERT_EQUAL(rs_unflushed_room(u), 0);
 	CU_ASSERT_EQUAL(rs_unflushed_add(u, off + 8192, 4096, 0), -ENOSPC);
 	/* a range adjoining the last one still merges */
 	CU_ASSERT_EQUAL(rs_unflushed_add(u, off - 4096, 4096, 0), 0);
