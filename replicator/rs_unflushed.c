@@ -19,13 +19,16 @@ unsigned rs_unflushed_room(const struct rs_unflushed *u)
 }
 
 int rs_unflushed_add(struct rs_unflushed *u, uint64_t off, uint64_t len,
-		     uint64_t now_ms)
+		     uint64_t now_ms, uint64_t conn)
 {
-	struct rs_unflushed_range *last = u->n > u->covered ?
-					  &u->r[u->n - 1] : NULL;
+	struct rs_unflushed_range *last;
 
 	if (len == 0)
 		return 0;
+	if (u->n && conn != u->conn)
+		rs_unflushed_reset(u);	/* their target may have restarted */
+	u->conn = conn;
+	last = u->n > u->covered ? &u->r[u->n - 1] : NULL;
 	/* merge only into a range the FLUSH in flight does not cover: a
 	 * covered range's bits are cleared when that FLUSH is answered */
 	if (last && last->off + last->len == off) {
@@ -65,13 +68,22 @@ void rs_unflushed_flush_sent(struct rs_unflushed *u)
 	u->covered_bytes = u->bytes;
 }
 
-void rs_unflushed_flush_done(struct rs_unflushed *u, uint64_t now_ms,
+bool rs_unflushed_flush_done(struct rs_unflushed *u, uint64_t conn,
+			     uint64_t now_ms,
 			     void (*clear)(void *ctx, uint64_t off,
 					   uint64_t len),
 			     void *ctx)
 {
 	unsigned i;
 
+	if (!u->flushing)
+		return false;
+	if (conn != u->conn) {
+		/* sent again on a newer connection: it says nothing about
+		 * what the target held before */
+		rs_unflushed_reset(u);
+		return false;
+	}
 	for (i = 0; i < u->covered; i++)
 		clear(ctx, u->r[i].off, u->r[i].len);
 	memmove(&u->r[0], &u->r[u->covered],
@@ -82,4 +94,5 @@ void rs_unflushed_flush_done(struct rs_unflushed *u, uint64_t now_ms,
 	u->covered_bytes = 0;
 	u->flushing = false;
 	u->oldest_ms = now_ms;	/* the rest could not go with that FLUSH */
+	return true;
 }

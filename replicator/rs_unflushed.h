@@ -9,7 +9,12 @@
  * received before is done and fdatasync returned), and clears the bits
  * of the ranges recorded before that FLUSH only when it is answered. A
  * connection lost first leaves the bits set: the next resync sends those
- * blocks again.
+ * blocks again. Every range is tied to the connection its answer came on
+ * (a count of connections): only a FLUSH answered on that same
+ * connection vouches for it, since a target that restarted in between
+ * may have lost its cache. A range answered on a newer connection, or a
+ * FLUSH answered on one (on-peer-loss = suspend sends requests again),
+ * drops the older ranges.
  *
  * Pure bookkeeping: the server sends the FLUSH and clears the bits.
  * Ranges are kept in answer order; one adjoining the last one recorded
@@ -41,17 +46,18 @@ struct rs_unflushed {
 	uint64_t covered_bytes;	/* in the covered ones */
 	bool flushing;		/* a FLUSH is in flight */
 	uint64_t oldest_ms;	/* when r[covered] was recorded */
+	uint64_t conn;		/* the connection the n ranges came on */
 };
 
 /* Forget everything (a new resync, or the connection was lost: the bits
  * are still set). */
 void rs_unflushed_reset(struct rs_unflushed *u);
 
-/* The target answered [off, off + len) at now_ms. 0, or -ENOSPC when no
- * entry is left (the caller keeps new blocks back until a FLUSH is
- * answered). */
+/* The target answered [off, off + len) at now_ms on connection conn. 0,
+ * or -ENOSPC when no entry is left (the caller keeps new blocks back
+ * until a FLUSH is answered). */
 int rs_unflushed_add(struct rs_unflushed *u, uint64_t off, uint64_t len,
-		     uint64_t now_ms);
+		     uint64_t now_ms, uint64_t conn);
 
 /* Ranges that can still be added, merges aside. */
 unsigned rs_unflushed_room(const struct rs_unflushed *u);
@@ -65,10 +71,14 @@ bool rs_unflushed_want_flush(const struct rs_unflushed *u, bool at_end,
 /* The FLUSH is being sent: the ranges held now are the ones it covers. */
 void rs_unflushed_flush_sent(struct rs_unflushed *u);
 
-/* The FLUSH was answered at now_ms: clear(ctx, off, len) for each
- * covered range, which are then dropped; the later ones stay (and count
- * as waiting since now_ms). */
-void rs_unflushed_flush_done(struct rs_unflushed *u, uint64_t now_ms,
+/* A FLUSH was answered successfully at now_ms on connection conn. If it
+ * is the one in flight and conn is the ranges' own: clear(ctx, off, len)
+ * for each covered range, which are then dropped, the later ones stay
+ * (and count as waiting since now_ms), and true. Answered on another
+ * connection: every range is dropped (nothing cleared), false. No FLUSH
+ * in flight (the ranges were reset since): nothing happens, false. */
+bool rs_unflushed_flush_done(struct rs_unflushed *u, uint64_t conn,
+			     uint64_t now_ms,
 			     void (*clear)(void *ctx, uint64_t off,
 					   uint64_t len),
 			     void *ctx);

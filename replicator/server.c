@@ -193,7 +193,6 @@ struct server {
 		struct rs_unflushed unflushed;
 		struct link_req flush_lr;
 		bool flush_inflight;	/* flush_lr is with the link */
-		uint64_t flush_conn;	/* link_connects() when sent */
 		uint64_t flushes;	/* answered, this resync */
 	} rs;
 	struct {
@@ -898,7 +897,8 @@ static void rs_range_done(struct nbd_io *io)
 	struct server *srv = io->srv;
 
 	if (rs_unflushed_add(&srv->rs.unflushed, io->req.offset,
-			     io->req.len, now_ms()) < 0) {
+			     io->req.len, now_ms(),
+			     link_connects(srv->link)) < 0) {
 		/* resync_pump keeps room for every block in flight */
 		log_msg(LOG_ERR, "resync: no room to track %" PRIu64 "+%u "
 			"until the peer flushes; resync stopped",
@@ -1089,25 +1089,21 @@ static void on_rs_flushed(struct link_req *lr, int err)
 	struct rs_unflushed *u = &srv->rs.unflushed;
 
 	srv->rs.flush_inflight = false;
-	if (srv->rs.flush_conn != link_connects(srv->link) || !u->flushing) {
-		/* answered on a later connection (on-peer-loss = suspend
-		 * sent it again), or the list was reset: it vouches for
-		 * nothing we still hold */
-		u->flushing = false;
+	if (err == 0) {
+		/* if it is ours: the target has these blocks on stable
+		 * storage now */
+		if (rs_unflushed_flush_done(u, link_connects(srv->link),
+					    now_ms(), rs_clear_range,
+					    srv->meta))
+			srv->rs.flushes++;
 	} else if (err == -ENOTCONN) {
 		rs_interrupted(srv);	/* the connection is gone */
-	} else if (err < 0) {
-		if (srv->rs.active)
-			log_errno(LOG_ERR, err, "the peer could not make the "
-				  "resync data durable (FLUSH); resync stopped, "
-				  "the blocks stay out of sync");
+	} else if (u->flushing) {
+		log_errno(LOG_ERR, err, "the peer could not make the resync "
+			  "data durable (FLUSH); resync stopped, the blocks "
+			  "stay out of sync");
 		srv->rs.active = false;
 		rs_unflushed_reset(u);
-	} else {
-		/* the target has these blocks on stable storage now */
-		rs_unflushed_flush_done(u, now_ms(), rs_clear_range,
-					srv->meta);
-		srv->rs.flushes++;
 	}
 	/* server_poll runs the pump next */
 }
@@ -1126,7 +1122,6 @@ static void rs_flush(struct server *srv)
 		return;
 	}
 	srv->rs.flush_inflight = true;
-	srv->rs.flush_conn = link_connects(srv->link);
 	rs_unflushed_flush_sent(&srv->rs.unflushed);
 }
 

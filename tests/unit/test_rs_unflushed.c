@@ -49,11 +49,11 @@ static void test_adjoining_answers_merge(void)
 {
 	struct rs_unflushed *u = fresh();
 
-	CU_ASSERT_EQUAL(rs_unflushed_add(u, 0, MIB, 0), 0);
-	CU_ASSERT_EQUAL(rs_unflushed_add(u, MIB, MIB, 0), 0);	/* after */
-	CU_ASSERT_EQUAL(rs_unflushed_add(u, 4 * MIB, MIB, 0), 0);	/* gap */
-	CU_ASSERT_EQUAL(rs_unflushed_add(u, 3 * MIB, MIB, 0), 0);	/* before */
-	CU_ASSERT_EQUAL(rs_unflushed_add(u, 9 * MIB, 0, 0), 0);	/* empty */
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, 0, MIB, 0, 1), 0);
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, MIB, MIB, 0, 1), 0);	/* after */
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, 4 * MIB, MIB, 0, 1), 0);	/* gap */
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, 3 * MIB, MIB, 0, 1), 0);	/* before */
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, 9 * MIB, 0, 0, 1), 0);	/* empty */
 	CU_ASSERT_EQUAL(u->n, 2);
 	CU_ASSERT_EQUAL(u->r[0].off, 0);
 	CU_ASSERT_EQUAL(u->r[0].len, 2 * MIB);
@@ -68,16 +68,16 @@ static void test_flush_clears_only_what_it_covers(void)
 	struct rs_unflushed *u = fresh();
 	struct cleared c = { 0 };
 
-	rs_unflushed_add(u, 0, MIB, 0);
-	rs_unflushed_add(u, 8 * MIB, MIB, 0);
+	rs_unflushed_add(u, 0, MIB, 0, 1);
+	rs_unflushed_add(u, 8 * MIB, MIB, 0, 1);
 	rs_unflushed_flush_sent(u);
 	/* answered after the FLUSH was sent: the FLUSH does not cover it,
 	 * even where it adjoins a covered range */
-	rs_unflushed_add(u, 9 * MIB, MIB, 0);
-	rs_unflushed_add(u, 20 * MIB, MIB, 0);
+	rs_unflushed_add(u, 9 * MIB, MIB, 0, 1);
+	rs_unflushed_add(u, 20 * MIB, MIB, 0, 1);
 	CU_ASSERT_EQUAL(u->n, 4);
 	CU_ASSERT_FALSE(rs_unflushed_want_flush(u, true, 0));	/* in flight */
-	rs_unflushed_flush_done(u, 0, record, &c);
+	CU_ASSERT_TRUE(rs_unflushed_flush_done(u, 1, 0, record, &c));
 	CU_ASSERT_EQUAL(c.n, 2);
 	CU_ASSERT_EQUAL(c.r[0].off, 0);
 	CU_ASSERT_EQUAL(c.r[1].off, 8 * MIB);
@@ -91,7 +91,7 @@ static void test_flush_clears_only_what_it_covers(void)
 	CU_ASSERT_TRUE(rs_unflushed_want_flush(u, true, 0));
 	rs_unflushed_flush_sent(u);
 	memset(&c, 0, sizeof(c));
-	rs_unflushed_flush_done(u, 0, record, &c);
+	rs_unflushed_flush_done(u, 1, 0, record, &c);
 	CU_ASSERT_EQUAL(c.n, 2);
 	CU_ASSERT_EQUAL(c.bytes, 2 * MIB);
 	CU_ASSERT_EQUAL(u->n, 0);
@@ -106,20 +106,20 @@ static void test_when_to_flush(void)
 	uint64_t off;
 	unsigned i;
 
-	rs_unflushed_add(u, 0, MIB, 0);
+	rs_unflushed_add(u, 0, MIB, 0, 1);
 	CU_ASSERT_FALSE(rs_unflushed_want_flush(u, false, 0));
 	CU_ASSERT_TRUE(rs_unflushed_want_flush(u, true, 0));	/* pass over */
 	/* enough bytes: one merged range of the threshold */
-	rs_unflushed_add(u, MIB, RS_UNFLUSHED_FLUSH_BYTES - 2 * MIB, 0);
+	rs_unflushed_add(u, MIB, RS_UNFLUSHED_FLUSH_BYTES - 2 * MIB, 0, 1);
 	CU_ASSERT_FALSE(rs_unflushed_want_flush(u, false, 0));
-	rs_unflushed_add(u, RS_UNFLUSHED_FLUSH_BYTES - MIB, MIB, 0);
+	rs_unflushed_add(u, RS_UNFLUSHED_FLUSH_BYTES - MIB, MIB, 0, 1);
 	CU_ASSERT_TRUE(rs_unflushed_want_flush(u, false, 0));
 	/* enough ranges: half of them, however small */
 	rs_unflushed_reset(u);
 	for (i = 0, off = 0; i < RS_UNFLUSHED_MAX / 2 - 1; i++, off += 8192)
-		rs_unflushed_add(u, off, 4096, 0);
+		rs_unflushed_add(u, off, 4096, 0, 1);
 	CU_ASSERT_FALSE(rs_unflushed_want_flush(u, false, 0));
-	rs_unflushed_add(u, off, 4096, 0);
+	rs_unflushed_add(u, off, 4096, 0, 1);
 	CU_ASSERT_TRUE(rs_unflushed_want_flush(u, false, 0));
 	free(u);
 }
@@ -130,16 +130,16 @@ static void test_a_slow_trickle_flushes_within_a_second(void)
 	struct cleared c = { 0 };
 	const uint64_t t = 5000;	/* ms */
 
-	rs_unflushed_add(u, 0, 4096, t);
-	rs_unflushed_add(u, 4096, 4096, t + 600);	/* merged: still t */
-	rs_unflushed_add(u, 65536, 4096, t + 700);
+	rs_unflushed_add(u, 0, 4096, t, 1);
+	rs_unflushed_add(u, 4096, 4096, t + 600, 1);	/* merged: still t */
+	rs_unflushed_add(u, 65536, 4096, t + 700, 1);
 	CU_ASSERT_FALSE(rs_unflushed_want_flush(u, false, t + 999));
 	CU_ASSERT_TRUE(rs_unflushed_want_flush(u, false,
 					       t + RS_UNFLUSHED_FLUSH_MS));
 	rs_unflushed_flush_sent(u);
 	/* the first range after the FLUSH starts a new wait */
-	rs_unflushed_add(u, 8192, 4096, t + 1500);
-	rs_unflushed_flush_done(u, t + 1600, record, &c);
+	rs_unflushed_add(u, 8192, 4096, t + 1500, 1);
+	rs_unflushed_flush_done(u, 1, t + 1600, record, &c);
 	CU_ASSERT_EQUAL(c.n, 2);
 	CU_ASSERT_FALSE(rs_unflushed_want_flush(u, false, t + 2599));
 	CU_ASSERT_TRUE(rs_unflushed_want_flush(u, false, t + 2600));
@@ -154,13 +154,46 @@ static void test_full_refuses_new_ranges(void)
 
 	CU_ASSERT_EQUAL(rs_unflushed_room(u), RS_UNFLUSHED_MAX);
 	for (i = 0, off = 0; i < RS_UNFLUSHED_MAX; i++, off += 8192)
-		CU_ASSERT_EQUAL(rs_unflushed_add(u, off, 4096, 0), 0);
+		CU_ASSERT_EQUAL(rs_unflushed_add(u, off, 4096, 0, 1), 0);
 	CU_ASSERT_EQUAL(rs_unflushed_room(u), 0);
-	CU_ASSERT_EQUAL(rs_unflushed_add(u, off + 8192, 4096, 0), -ENOSPC);
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, off + 8192, 4096, 0, 1), -ENOSPC);
 	/* a range adjoining the last one still merges */
-	CU_ASSERT_EQUAL(rs_unflushed_add(u, off - 4096, 4096, 0), 0);
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, off - 4096, 4096, 0, 1), 0);
 	CU_ASSERT_EQUAL(u->n, RS_UNFLUSHED_MAX);
 	CU_ASSERT_EQUAL(u->bytes, (uint64_t)RS_UNFLUSHED_MAX * 4096 + 4096);
+	free(u);
+}
+
+static void test_only_the_same_connection_vouches(void)
+{
+	struct rs_unflushed *u = fresh();
+	struct cleared c = { 0 };
+
+	/* a FLUSH sent again on a newer connection (suspend) and answered
+	 * there: the target may have restarted, nothing is cleared */
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, 0, MIB, 0, 1), 0);
+	rs_unflushed_flush_sent(u);
+	CU_ASSERT_FALSE(rs_unflushed_flush_done(u, 2, 0, record, &c));
+	CU_ASSERT_EQUAL(c.n, 0);
+	CU_ASSERT_EQUAL(u->n, 0);
+	CU_ASSERT_FALSE(u->flushing);
+	/* a range answered on a newer connection drops the older ones,
+	 * covered or not; the old FLUSH's answer then changes nothing */
+	rs_unflushed_add(u, 0, MIB, 0, 3);
+	rs_unflushed_flush_sent(u);
+	rs_unflushed_add(u, 8 * MIB, MIB, 0, 3);
+	CU_ASSERT_EQUAL(rs_unflushed_add(u, 4 * MIB, MIB, 0, 4), 0);
+	CU_ASSERT_EQUAL(u->n, 1);
+	CU_ASSERT_EQUAL(u->bytes, MIB);
+	CU_ASSERT_FALSE(u->flushing);
+	CU_ASSERT_FALSE(rs_unflushed_flush_done(u, 4, 0, record, &c));
+	CU_ASSERT_EQUAL(c.n, 0);
+	CU_ASSERT_EQUAL(u->n, 1);
+	/* its own FLUSH on its own connection clears it */
+	rs_unflushed_flush_sent(u);
+	CU_ASSERT_TRUE(rs_unflushed_flush_done(u, 4, 0, record, &c));
+	CU_ASSERT_EQUAL(c.n, 1);
+	CU_ASSERT_EQUAL(c.r[0].off, 4 * MIB);
 	free(u);
 }
 
@@ -168,12 +201,12 @@ static void test_reset_forgets_a_flush_in_flight(void)
 {
 	struct rs_unflushed *u = fresh();
 
-	rs_unflushed_add(u, 0, MIB, 0);
+	rs_unflushed_add(u, 0, MIB, 0, 1);
 	rs_unflushed_flush_sent(u);
 	rs_unflushed_reset(u);		/* connection lost: bits stay set */
 	CU_ASSERT_EQUAL(u->n, 0);
 	CU_ASSERT_FALSE(u->flushing);
-	rs_unflushed_add(u, 0, MIB, 0);
+	rs_unflushed_add(u, 0, MIB, 0, 1);
 	CU_ASSERT_TRUE(rs_unflushed_want_flush(u, true, 0));
 	free(u);
 }
@@ -185,6 +218,7 @@ static const struct cunit_test tests[] = {
 	T(test_when_to_flush),
 	T(test_a_slow_trickle_flushes_within_a_second),
 	T(test_full_refuses_new_ranges),
+	T(test_only_the_same_connection_vouches),
 	T(test_reset_forgets_a_flush_in_flight),
 #undef T
 };
