@@ -22,6 +22,18 @@
 
 set -euo pipefail
 
+# Run the test in a network namespace of its own when we can (root,
+# unshare, ip): its 127.0.0.1 is then private. On a shared host another
+# process can take a port between free_port's check and repd's bind
+# (CI saw "Address already in use" twice in one run).
+if [[ -z ${REPD_TEST_OWN_NETNS:-} && $EUID -eq 0 ]] &&
+	command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 &&
+	unshare --net true 2>/dev/null; then
+	export REPD_TEST_OWN_NETNS=1
+	exec unshare --net -- bash -c 'ip link set lo up && exec bash "$@"' \
+		repd-netns "$0" "$@"
+fi
+
 : "${PYTHON:=/usr/bin/python3}"
 REPL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TEST_NAME=${0##*/}
@@ -158,9 +170,11 @@ rm -f "$T/.odirect"
 
 __ports=" "	# ports handed out in this test, never handed out twice
 
-# free_port: print a TCP port free on 127.0.0.1 and not handed out before
-# in this test.  Ports come from below the ephemeral range so outgoing
-# connections do not take them between this check and repd's bind.
+# free_port: set FREE_PORT to a TCP port free on 127.0.0.1 and not handed
+# out before in this test (a variable, not output: in a $(...) subshell
+# the record of ports handed out would be lost).  Ports come from below
+# the ephemeral range so outgoing connections do not take them between
+# this check and repd's bind.
 free_port() {
 	local p i
 	for ((i = 0; i < 20; i++)); do
@@ -182,7 +196,7 @@ EOF
 ) || harness_error "no free TCP port"
 		if [[ $__ports != *" $p "* ]]; then
 			__ports+="$p "
-			echo "$p"
+			FREE_PORT=$p
 			return 0
 		fi
 	done
@@ -213,8 +227,10 @@ pair_init() {
 	truncate -s "$sa" "${IMG[alpha]}"
 	truncate -s "$sb" "${IMG[beta]}"
 	for n in alpha beta; do
-		NBD_PORT[$n]=$(free_port)
-		REPL_PORT[$n]=$(free_port)
+		free_port
+		NBD_PORT[$n]=$FREE_PORT
+		free_port
+		REPL_PORT[$n]=$FREE_PORT
 	done
 }
 
