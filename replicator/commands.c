@@ -218,6 +218,7 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_u64(o, "paced_rate_bytes_per_s", ss.resync_paced_rate);
 	add_u64(o, "unflushed_bytes", ss.resync_unflushed);
 	add_u64(o, "flushes", ss.resync_flushes);
+	add_str(o, "error", ss.resync_error);
 	add_u64(o, "eta_s", ss.resync_active && ss.resync_done ?
 		(ss.resync_total - ss.resync_done) * ss.resync_ms /
 		ss.resync_done / 1000 : 0);

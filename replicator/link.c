@@ -139,6 +139,9 @@ struct link {
 	/* test hook REPD_TEST_PEER_FLUSH_DELAY_MS: a peer FLUSH waits this
 	 * long before its fdatasync (a slow volatile cache, made visible) */
 	struct __kernel_timespec flush_delay;
+	/* REPD_TEST_FAIL_APPLY_AFTER=N (tests only): the primary's writes
+	 * fail with EIO here after N succeeded, as on a dying disk */
+	uint64_t fail_apply_after, applied;
 	char peer_label[300];		/* "name (addr)" for logs */
 	int listen_fd;
 	struct engine_op accept_op;
@@ -597,6 +600,11 @@ static void sec_answer(struct sec_io *io, int err)
 static void on_sec_written(struct store_req *r, int res)
 {
 	struct sec_io *io = container_of(r, struct sec_io, sreq);
+	struct link *l = io->l;
+
+	if (l->fail_apply_after && res >= 0 &&
+	    l->applied++ >= l->fail_apply_after)
+		res = -EIO;
 
 	if (res < 0)
 		log_errno(LOG_ERR, res, "apply %s(%" PRIu64 ", %" PRIu64 ")",
@@ -2110,6 +2118,15 @@ int link_new(const struct link_params *p, struct link **ret)
 						 1000000;
 			log_msg(LOG_WARNING, "test hook: peer FLUSHes are "
 				"answered %lu ms late", ms);
+		}
+	}
+	{
+		const char *f = getenv("REPD_TEST_FAIL_APPLY_AFTER");
+
+		if (f && *f) {
+			l->fail_apply_after = strtoull(f, NULL, 10);
+			log_msg(LOG_WARNING, "test hook: the peer's writes fail "
+				"here after %" PRIu64, l->fail_apply_after);
 		}
 	}
 	l->dialer = p->local_id < p->peer_id;

@@ -194,6 +194,9 @@ struct server {
 		struct link_req flush_lr;
 		bool flush_inflight;	/* flush_lr is with the link */
 		uint64_t flushes;	/* answered, this resync */
+		/* why the current or last resync stopped on an I/O error
+		 * ("" if it did not): shown by status until the next one */
+		char error[160];
 	} rs;
 	struct {
 		bool active;		/* an online verify is running */
@@ -890,6 +893,42 @@ static void rs_interrupted(struct server *srv)
 	rs_unflushed_reset(&srv->rs.unflushed);
 }
 
+/* A disk failed under the resync (ours reading, the peer's writing or
+ * flushing): stop it with every bit of a block not known flushed still
+ * set, and say why in the log and in status. Only the first error of a
+ * resync is kept; the requests still in flight fail the same way. */
+static void rs_stop_error(struct server *srv, int err, const char *what,
+			  uint64_t off, uint64_t len)
+{
+	if (!srv->rs.active)
+		return;
+	if (len)
+		snprintf(srv->rs.error, sizeof(srv->rs.error), "%s at %"
+			 PRIu64 "+%" PRIu64 ": %s", what, off, len,
+			 strerror(-err));
+	else
+		snprintf(srv->rs.error, sizeof(srv->rs.error), "%s: %s", what,
+			 strerror(-err));
+	log_msg(LOG_ERR, "resync stopped at %" PRIu64 " of %" PRIu64
+		" bytes: %s; the blocks not yet flushed by the peer stay out "
+		"of sync", srv->rs.done, srv->rs.total, srv->rs.error);
+	srv->rs.active = false;
+	/* no FLUSH answered from now on clears anything: the blocks that
+	 * are on stable storage on the peer go again, which is harmless */
+	rs_unflushed_reset(&srv->rs.unflushed);
+}
+
+/* A resync request to the peer failed: the connection went (-ENOTCONN:
+ * the next one resumes), or the peer answered an error. */
+static void rs_failed(struct server *srv, int err, const char *what,
+		      const struct link_req *lr)
+{
+	if (err == -ENOTCONN)
+		rs_interrupted(srv);
+	else
+		rs_stop_error(srv, err, what, lr->off, lr->len);
+}
+
 /* The target wrote [off, off + len) of io: its bits go once a FLUSH
  * sent after now is answered (rs_unflushed.h). */
 static void rs_range_done(struct nbd_io *io)
@@ -915,7 +954,7 @@ static void on_rs_settled(struct link_req *lr, int err)
 	struct server *srv = io->srv;
 
 	if (err < 0)
-		rs_interrupted(srv);
+		rs_failed(srv, err, "the peer could not write", lr);
 	else if (srv->rs.active)
 		rs_range_done(io);
 	resync_release(io);
@@ -960,7 +999,7 @@ static void on_rs_piece_settled(struct link_req *lr, int err)
 	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
 
 	if (err < 0) {
-		rs_interrupted(io->srv);
+		rs_failed(io->srv, err, "the peer could not write", lr);
 		resync_release(io);
 		return;
 	}
@@ -1002,7 +1041,7 @@ static void on_rs_hashes(struct link_req *lr, int err)
 	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
 
 	if (err < 0) {
-		rs_interrupted(io->srv);
+		rs_failed(io->srv, err, "the peer could not hash its copy", lr);
 		resync_release(io);
 		return;
 	}
@@ -1033,10 +1072,10 @@ static void on_rs_read(struct engine_op *op, int res)
 	uint32_t bs = meta_granularity(srv->meta);
 	int r;
 
+	res = local_result(srv, res);
 	if (res < 0) {
-		log_errno(LOG_ERR, res, "resync read at %" PRIu64 "+%u; "
-			  "resync stopped", io->req.offset, io->req.len);
-		srv->rs.active = false;
+		rs_stop_error(srv, res, "local read failed", io->req.offset,
+			      io->req.len);
 		resync_release(io);
 		return;
 	}
@@ -1099,11 +1138,8 @@ static void on_rs_flushed(struct link_req *lr, int err)
 	} else if (err == -ENOTCONN) {
 		rs_interrupted(srv);	/* the connection is gone */
 	} else if (u->flushing) {
-		log_errno(LOG_ERR, err, "the peer could not make the resync "
-			  "data durable (FLUSH); resync stopped, the blocks "
-			  "stay out of sync");
-		srv->rs.active = false;
-		rs_unflushed_reset(u);
+		rs_stop_error(srv, err, "the peer could not make the resync "
+			      "data durable (FLUSH)", 0, 0);
 	}
 	/* server_poll runs the pump next */
 }
@@ -1250,6 +1286,7 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 	 * this one: their bits are still set, they go again */
 	rs_unflushed_reset(&srv->rs.unflushed);
 	srv->rs.flushes = 0;
+	srv->rs.error[0] = '\0';
 	rs_ctl_init(&srv->rs.ctl, RS_CTL_MIN_RATE, srv->rs.rate);
 	srv->rs.start_ms = srv->rs.last_log_ms = now_ms();
 	log_msg(LOG_NOTICE, "resync to the peer: %" PRIu64 " bytes (%s%s)",
@@ -2179,6 +2216,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->resync_paced_rate = srv->rs.ctl.rate;
 	ret->resync_unflushed = srv->rs.unflushed.bytes;
 	ret->resync_flushes = srv->rs.flushes;
+	ret->resync_error = srv->rs.error[0] ? srv->rs.error : NULL;
 	ret->detached = srv->detached;
 	ret->verify_active = srv->vr.active;
 	ret->verify_failed = srv->vr.failed;

@@ -97,6 +97,8 @@ struct server_stats {
 	uint64_t resync_unflushed;	/* bytes written by the target, bits
 					 * set until it answers a FLUSH */
 	uint64_t resync_flushes;	/* FLUSHes it answered, this resync */
+	const char *resync_error;	/* why it stopped on an I/O error, or
+					 * NULL (valid until the next poll) */
 	bool detached;			/* local disk failed: peer only */
 	bool verify_active;		/* online verify running (we drive) */
 	bool verify_failed;		/* the last one stopped early */
