@@ -5,7 +5,8 @@
 #     mismatches;
 #   - blocks corrupted on the secondary's backing file behind repd's back
 #     (seeded random offsets) are found, exactly those: status lists the
-#     count and their offsets, the log names each;
+#     count and their offsets, the log names each; a verify of a range
+#     (--start, --stop) finds just the one inside it;
 #   - repctl resync repairs them: the data areas end identical and a
 #     second verify finds nothing;
 #   - a refused verify (on the secondary while the peer is primary) says
@@ -60,6 +61,19 @@ for o in "${offs[@]}"; do
 		dd of="${IMG[beta]}" bs=1 seek=$((o + 1000)) conv=notrunc status=none
 done
 log "corrupted blocks at ${offs[*]}"
+# 3a. a range: --start inside the second block (rounded down to it),
+# --stop at the third (exclusive): only the second is found
+rc=0
+out=$(ctl verify --config "$cfg" --node alpha --start $((offs[1] + 100)) \
+	--stop "${offs[2]}" --wait 2>&1) || rc=$?
+log "range: $out"
+((rc == 1)) || fail "verify of ${offs[1]}..${offs[2]}: exit $rc, want 1"
+js=$(status_json alpha)
+got=$(jq_of '(d["verify"]["mismatched_blocks"], d["verify"]["first_offsets"], d["verify"]["total_bytes"], d["out_of_sync_bytes"])' <<<"$js")
+want="(1, [${offs[1]}], $((offs[2] - offs[1])), 4096)"
+[[ $got == "$want" ]] ||
+	fail "verify of ${offs[1]}..${offs[2]} gave (mismatches, offsets, total, out of sync) = $got, want $want"
+# 3b. the whole device
 rc=0
 out=$(ctl verify --config "$cfg" --node alpha --wait 2>&1) || rc=$?
 log "$out"
