@@ -142,6 +142,14 @@ struct link {
 	/* REPD_TEST_FAIL_APPLY_AFTER=N (tests only): the primary's writes
 	 * fail with EIO here after N succeeded, as on a dying disk */
 	uint64_t fail_apply_after, applied;
+	/* REPD_TEST_FAIL_PEER_FLUSH_AFTER=N (tests only): the fdatasync of
+	 * the primary's FLUSHes fails with EIO here after N succeeded */
+	uint64_t fail_flush_after, flushed;
+	/* the first failed fdatasync of a peer FLUSH: Linux reports a
+	 * writeback error once, so a later fdatasync returning 0 would vouch
+	 * for writes that were lost. Every later FLUSH fails with it, until
+	 * repd restarts (docs/operations.md 10.2) */
+	int flush_err;
 	char peer_label[300];		/* "name (addr)" for logs */
 	int listen_fd;
 	struct engine_op accept_op;
@@ -755,10 +763,18 @@ static void sec_submit(struct sec_io *io)
 static void on_sec_flushed(struct engine_op *op, int res)
 {
 	struct sec_io *io = container_of(op, struct sec_io, op);
+	struct link *l = io->l;
 
-	if (res < 0)
-		log_errno(LOG_ERR, res, "peer FLUSH: fdatasync");
-	sec_answer(io, res < 0 ? res : 0);
+	if (l->fail_flush_after && res >= 0 &&
+	    l->flushed++ >= l->fail_flush_after)
+		res = -EIO;
+	if (res < 0 && !l->flush_err) {
+		l->flush_err = res;
+		log_errno(LOG_ERR, res, "peer FLUSH: fdatasync failed: writes "
+			  "acknowledged to the primary may be lost here; every "
+			  "later FLUSH fails until repd restarts");
+	}
+	sec_answer(io, l->flush_err < 0 ? l->flush_err : 0);
 }
 
 static void sec_flush_start(struct sec_io *io)
@@ -2127,6 +2143,15 @@ int link_new(const struct link_params *p, struct link **ret)
 			l->fail_apply_after = strtoull(f, NULL, 10);
 			log_msg(LOG_WARNING, "test hook: the peer's writes fail "
 				"here after %" PRIu64, l->fail_apply_after);
+		}
+	}
+	{
+		const char *f = getenv("REPD_TEST_FAIL_PEER_FLUSH_AFTER");
+
+		if (f && *f) {
+			l->fail_flush_after = strtoull(f, NULL, 10);
+			log_msg(LOG_WARNING, "test hook: the peer's FLUSHes fail "
+				"here after %" PRIu64, l->fail_flush_after);
 		}
 	}
 	l->dialer = p->local_id < p->peer_id;

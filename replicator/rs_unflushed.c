@@ -49,6 +49,30 @@ int rs_unflushed_add(struct rs_unflushed *u, uint64_t off, uint64_t len,
 	return 0;
 }
 
+unsigned rs_unflushed_forget(struct rs_unflushed *u, uint64_t off,
+			     uint64_t len)
+{
+	unsigned i, kept = 0, covered = 0;
+
+	for (i = 0; i < u->n; i++) {
+		const struct rs_unflushed_range *r = &u->r[i];
+
+		if (len && r->off < off + len && off < r->off + r->len) {
+			u->bytes -= r->len;
+			if (i < u->covered)
+				u->covered_bytes -= r->len;
+			continue;
+		}
+		if (i < u->covered)
+			covered++;
+		u->r[kept++] = *r;
+	}
+	i = u->n - kept;
+	u->n = kept;
+	u->covered = covered;
+	return i;
+}
+
 bool rs_unflushed_want_flush(const struct rs_unflushed *u, bool at_end,
 			     uint64_t now_ms)
 {

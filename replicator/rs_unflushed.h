@@ -59,6 +59,13 @@ void rs_unflushed_reset(struct rs_unflushed *u);
 int rs_unflushed_add(struct rs_unflushed *u, uint64_t off, uint64_t len,
 		     uint64_t now_ms, uint64_t conn);
 
+/* [off, off + len) was marked out of sync again (a client write the
+ * target failed): drop every range that overlaps it, whole, so that no
+ * FLUSH clears the new bits (the rest of a dropped range keeps its bits
+ * too and goes again). The number of ranges dropped. */
+unsigned rs_unflushed_forget(struct rs_unflushed *u, uint64_t off,
+			     uint64_t len);
+
 /* Ranges that can still be added, merges aside. */
 unsigned rs_unflushed_room(const struct rs_unflushed *u);
 

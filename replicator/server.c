@@ -111,6 +111,9 @@ struct nbd_io {
 	bool in_wlist;			/* counted in the write-order list */
 	bool during_rs;			/* resync I/O was in flight at start */
 	uint64_t start_us;		/* client request: admitted at */
+	/* checksum resync: the connection the peer's hashes came on; its
+	 * blocks count only if every answer came on that one */
+	uint64_t rs_conn;
 	uint8_t hdr[NBD_CHUNK_ERROR_MAX]; /* reply header */
 };
 
@@ -197,6 +200,7 @@ struct server {
 		/* why the current or last resync stopped on an I/O error
 		 * ("" if it did not): shown by status until the next one */
 		char error[160];
+		uint64_t conn;		/* link_connects() it started on */
 	} rs;
 	struct {
 		bool active;		/* an online verify is running */
@@ -208,6 +212,9 @@ struct server {
 		uint64_t first[VR_FIRST_MAX];	/* their first offsets */
 		uint64_t start_ms, last_log_ms, end_ms;
 	} vr;
+	/* the peer answered a FLUSH with an error on this connection:
+	 * everything is marked out of sync (peer_flush_failed) */
+	bool peer_flush_failed;
 	uint64_t last_client_ms;	/* last client request admitted */
 	/* on-io-error = detach: after a local I/O error the disk is given
 	 * up and requests are served by the peer alone */
@@ -517,6 +524,16 @@ static void on_read_done(struct engine_op *op, int res)
 
 static void chunk_begin(struct nbd_io *io);
 
+/* [off, off + len) differs from the peer's copy (again). A resync block
+ * the target answered there must not have its bit cleared by a later
+ * FLUSH: its record goes (rs_unflushed_forget). */
+static void mark_out_of_sync(struct server *srv, uint64_t off, uint64_t len)
+{
+	meta_mark_dirty(srv->meta, off, len);
+	if (srv->rs.unflushed.n)
+		rs_unflushed_forget(&srv->rs.unflushed, off, len);
+}
+
 /* The current chunk's AL extents may be released: every leg is done. */
 static void al_release(struct nbd_io *io)
 {
@@ -530,7 +547,7 @@ static void al_release(struct nbd_io *io)
 	/* out of sync with the peer unless the peer confirmed it; marked
 	 * before the AL may forget the extent */
 	if (io->peer_dirty)
-		meta_mark_dirty(m, io->al_off, io->al_len);
+		mark_out_of_sync(io->srv, io->al_off, io->al_len);
 	meta_write_done(m, io->al_off, io->al_len);
 }
 
@@ -767,10 +784,16 @@ static void on_flush_local(struct engine_op *op, int res)
 	flush_leg_done(io);
 }
 
+static void peer_flush_failed(struct server *srv, int err);
+
 static void on_flush_peer_settled(struct link_req *lr, int err)
 {
-	(void)err;	/* a lost peer: the data is tracked in the bitmap */
-	io_put(container_of(lr, struct nbd_io, lreq));
+	struct nbd_io *io = container_of(lr, struct nbd_io, lreq);
+
+	/* -ENOTCONN: a lost peer, the writes are tracked in the bitmap */
+	if (err < 0 && err != -ENOTCONN)
+		peer_flush_failed(io->srv, err);
+	io_put(io);
 }
 
 static void on_flush_peer_acked(struct link_req *lr, int err)
@@ -929,6 +952,28 @@ static void rs_failed(struct server *srv, int err, const char *what,
 		rs_stop_error(srv, err, what, lr->off, lr->len);
 }
 
+/*
+ * The peer answered a FLUSH with an error: its disk lost writes it had
+ * acknowledged (which ones, nobody knows), and it fails every later
+ * FLUSH until it restarts. Every block is out of sync from here, a full
+ * resync once the peer is back with a working disk; a resync stops.
+ */
+static void peer_flush_failed(struct server *srv, int err)
+{
+	rs_stop_error(srv, err, "the peer could not make the resync data "
+		      "durable (FLUSH)", 0, 0);
+	if (srv->peer_flush_failed)
+		return;		/* said and marked once per connection */
+	srv->peer_flush_failed = true;
+	log_errno(LOG_ERR, err, "the peer could not flush its disk: writes "
+		  "it acknowledged may be lost there; the whole device is "
+		  "marked out of sync (a full resync once its disk works)");
+	rs_unflushed_reset(&srv->rs.unflushed);
+	if (meta_mark_all_dirty(srv->meta) < 0)
+		log_msg(LOG_ERR, "could not record the full resync in the "
+			"metadata: every bit is set until repd stops");
+}
+
 /* The target wrote [off, off + len) of io: its bits go once a FLUSH
  * sent after now is answered (rs_unflushed.h). */
 static void rs_range_done(struct nbd_io *io)
@@ -1018,7 +1063,10 @@ static void rs_send_differing(struct nbd_io *io)
 	while (i < n && mine[i] == theirs[i])
 		i++;
 	if (i == n) {
-		if (srv->rs.active)
+		/* a hash or a block answered by the target before it
+		 * reconnected (on-peer-loss = suspend resends the rest)
+		 * may be lost with its cache: then the bits stay set */
+		if (srv->rs.active && io->rs_conn == link_connects(srv->link))
 			rs_range_done(io);
 		resync_release(io);
 		return;
@@ -1046,6 +1094,7 @@ static void on_rs_hashes(struct link_req *lr, int err)
 		return;
 	}
 	io->chunk_pos = 0;
+	io->rs_conn = link_connects(io->srv->link);
 	rs_send_differing(io);
 }
 
@@ -1099,7 +1148,7 @@ static void on_rs_read(struct engine_op *op, int res)
 		r = rs_send(io, io->req.offset, io->req.len, on_rs_settled);
 	}
 	if (r < 0) {
-		srv->rs.active = false;
+		rs_interrupted(srv);	/* not connected: bits stay set */
 		resync_release(io);
 	}
 }
@@ -1137,9 +1186,9 @@ static void on_rs_flushed(struct link_req *lr, int err)
 			srv->rs.flushes++;
 	} else if (err == -ENOTCONN) {
 		rs_interrupted(srv);	/* the connection is gone */
-	} else if (u->flushing) {
-		rs_stop_error(srv, err, "the peer could not make the resync "
-			      "data durable (FLUSH)", 0, 0);
+	} else {
+		/* also the answer to a FLUSH of an earlier resync */
+		peer_flush_failed(srv, err);
 	}
 	/* server_poll runs the pump next */
 }
@@ -1187,6 +1236,13 @@ static void resync_pump(struct server *srv)
 		srv->rs.active = false;
 		log_msg(LOG_ERR, "resync stopped: the local disk is detached");
 	}
+	/* a resync belongs to the connection it started on: on a new one
+	 * the bitmaps are exchanged again first, and server_on_connected
+	 * starts the next resync (running on meanwhile, it could finish
+	 * before the target's bits were merged) */
+	if (srv->rs.active && srv->link &&
+	    link_connects(srv->link) != srv->rs.conn)
+		rs_interrupted(srv);
 	while (srv->rs.active && srv->rs.inflight < window &&
 	       srv->free_ios && link_connected(srv->link) && !srv->draining) {
 		struct rs_unflushed *u = &srv->rs.unflushed;
@@ -1264,6 +1320,7 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 	struct server *srv = ctx;
 	struct meta_stats ms;
 
+	srv->peer_flush_failed = false;	/* a new connection */
 	if (v == MD_UUID_SYNC_SOURCE_FULL || v == MD_UUID_BOTH_FRESH) {
 		/* a new pair: this primary's data is the reference */
 		if (v == MD_UUID_BOTH_FRESH &&
@@ -1287,6 +1344,7 @@ void server_on_connected(void *ctx, enum md_uuid_verdict v)
 	rs_unflushed_reset(&srv->rs.unflushed);
 	srv->rs.flushes = 0;
 	srv->rs.error[0] = '\0';
+	srv->rs.conn = link_connects(srv->link);
 	rs_ctl_init(&srv->rs.ctl, RS_CTL_MIN_RATE, srv->rs.rate);
 	srv->rs.start_ms = srv->rs.last_log_ms = now_ms();
 	log_msg(LOG_NOTICE, "resync to the peer: %" PRIu64 " bytes (%s%s)",
@@ -1368,7 +1426,7 @@ static void on_verify_settled(struct link_req *lr, int err)
 				" differs from the peer: marked out of sync",
 				off, len);
 		srv->vr.mismatches++;
-		meta_mark_dirty(srv->meta, off, len);
+		mark_out_of_sync(srv, off, len);
 	}
 	srv->vr.done += io->req.len;
 	verify_release(io);

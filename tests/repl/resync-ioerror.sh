@@ -9,7 +9,18 @@
 #   - the target's writes fail (test hook REPD_TEST_FAIL_APPLY_AFTER on
 #     beta): alpha stops the resync with "the peer could not write at
 #     ...", the same checks;
-#   - in both, once the failing node restarts without the fault, the
+#   - the target's fdatasync fails at its second FLUSH (test hook
+#     REPD_TEST_FAIL_PEER_FLUSH_AFTER): the same checks, and since the
+#     target may have lost writes it acknowledged, alpha marks the whole
+#     device out of sync; a client FLUSH through alpha still succeeds
+#     (alpha's own copy is durable; beta fails it, as every FLUSH after
+#     a failed fdatasync, whose error Linux reports only once);
+#   - a client write that the target fails, over resync blocks it has
+#     answered but not yet flushed (its FLUSHes held 8 s by the test
+#     hook REPD_TEST_PEER_FLUSH_DELAY_MS): the FLUSH must not clear that
+#     block's new bit; alpha may not end the resync in sync (before the
+#     fix it did, with beta's block stale);
+#   - in all, once the failing node restarts without the fault, the
 #     resync sends exactly what alpha still counts out of sync, ends
 #     with resync.error null, and the data areas are identical: no block
 #     was counted in sync that was not. The second case runs at
@@ -17,8 +28,33 @@
 . "$(dirname "$0")/lib.sh"
 
 SEED=${SEED:-$RANDOM}
+MiB=1048576
 log "seed $SEED"
 ctl() { timeout 60 "$REPCTL" "$@"; }
+
+# new_pair TAG FILL_MIB SEED [KEY=VALUE...]: images with FILL_MIB MiB of
+# seeded random data on alpha, the config (with the KEY=VALUEs) in $cfg,
+# fresh metadata on both, DATA_SIZE set. Nothing started.
+new_pair() {
+	pair_init "$1" 64M
+	fill_random "${IMG[alpha]}" "$2" "$3"
+	cfg=$D/r0.conf
+	write_pair_config "$cfg" "${@:4}"
+	create_md "$cfg" alpha
+	create_md "$cfg" beta
+	DATA_SIZE=$(md_data_size "$cfg" alpha)
+}
+
+# start_faulty_pair HOOK=N [HOOK=N...]: beta with the test hooks set in
+# its environment, then alpha; until connected.
+start_faulty_pair() {
+	local kv
+	for kv in "$@"; do export "${kv?}"; done
+	start_node beta "$cfg"
+	for kv in "$@"; do unset "${kv%%=*}"; done
+	start_node alpha "$cfg"
+	wait_connected
+}
 
 # stopped_checks WHAT: alpha stopped its resync with an error matching
 # WHAT; beta is an Inconsistent secondary that refuses promotion.
@@ -27,12 +63,12 @@ stopped_checks() {
 	wait_status alpha "d['resync']['error'] is not None" 20 'd["resync"]'
 	err=$(status_field alpha 'd["resync"]["error"]')
 	log "alpha's resync.error: $err"
-	[[ $err =~ ^$1\ at\ [0-9]+\+[0-9]+:\ Input/output\ error$ ]] ||
-		fail "resync.error is '$err', want '$1 at OFF+LEN: Input/output error'"
+	[[ $err =~ ^$1(\ at\ [0-9]+\+[0-9]+)?:\ Input/output\ error$ ]] ||
+		fail "resync.error is '$err', want '$1[ at OFF+LEN]: Input/output error'"
 	st=$(status_field alpha '(d["resync"]["active"], d["connection"], d["peer"]["disk"])')
 	[[ $st == "(False, 'Connected', 'Inconsistent')" ]] ||
 		fail "alpha reports (resync active, connection, peer disk) = $st, want (False, 'Connected', 'Inconsistent')"
-	expect_log alpha "resync stopped at [0-9]+ of $DATA_SIZE bytes: $1 at" 5
+	expect_log alpha "resync stopped at [0-9]+ of $DATA_SIZE bytes: $1" 5
 	# (later errors of the requests in flight may replace the first)
 	[[ $(status_field alpha 'd["last_error"]["message"]') == *"Input/output error"* ]] ||
 		fail "alpha's last_error does not tell of the failure: $(status_field alpha 'd["last_error"]')"
@@ -64,13 +100,7 @@ resumed_checks() {
 }
 
 # the source's disk fails to read
-pair_init readfail 64M
-fill_random "${IMG[alpha]}" 56 "$SEED"
-cfg=$D/r0.conf
-write_pair_config "$cfg"
-create_md "$cfg" alpha
-create_md "$cfg" beta
-DATA_SIZE=$(md_data_size "$cfg" alpha)
+new_pair readfail 56 "$SEED"
 start_node beta "$cfg"
 export REPD_TEST_FAIL_IO_AFTER=12	# resync reads of up to 1 MiB
 start_node alpha "$cfg"
@@ -84,21 +114,11 @@ resumed_checks 1	# a new log
 log "source read failure: resync stopped with its error, then resumed to identical"
 
 # the target's disk fails to write
-pair_init writefail 64M
-fill_random "${IMG[alpha]}" 56 "$((SEED + 1))"
-cfg=$D/r0.conf
 # slow enough (16 MB/s) for FLUSHes (one a second) to clear blocks
 # before the failure
-write_pair_config "$cfg" resync-rate=16M
-create_md "$cfg" alpha
-create_md "$cfg" beta
-DATA_SIZE=$(md_data_size "$cfg" alpha)
-export REPD_TEST_FAIL_APPLY_AFTER=40
-start_node beta "$cfg"
-unset REPD_TEST_FAIL_APPLY_AFTER
+new_pair writefail 56 "$((SEED + 1))" resync-rate=16M
+start_faulty_pair REPD_TEST_FAIL_APPLY_AFTER=40
 expect_log beta 'test hook: the peer.s writes fail here after 40' 10
-start_node alpha "$cfg"
-wait_connected
 stopped_checks "the peer could not write"
 expect_log beta 'apply .*Input/output error' 5
 log "out of sync after the stop: $OOS of $DATA_SIZE bytes"
@@ -109,3 +129,50 @@ start_node beta "$cfg"
 wait_connected
 resumed_checks 2
 log "target write failure: resync stopped with its error, then resumed to identical"
+
+# the target's disk fails to flush
+new_pair flushfail 56 "$((SEED + 2))" resync-rate=16M
+start_faulty_pair REPD_TEST_FAIL_PEER_FLUSH_AFTER=1
+expect_log beta 'test hook: the peer.s FLUSHes fail here after 1' 10
+stopped_checks "the peer could not make the resync data durable \(FLUSH\)"
+expect_log beta 'peer FLUSH: fdatasync failed' 5
+expect_log alpha 'the peer could not flush its disk' 5
+[[ $OOS == "$DATA_SIZE" ]] ||
+	fail "after the peer's failed FLUSH alpha counts $OOS bytes out of sync, want all $DATA_SIZE"
+wait_nbd alpha
+nbd_flush alpha || fail "a client FLUSH through alpha failed: its own copy is durable"
+[[ $(status_field alpha 'd["out_of_sync_bytes"]') == "$DATA_SIZE" ]] ||
+	fail "alpha no longer counts the whole device out of sync after a client FLUSH"
+stop_node beta
+start_node beta "$cfg"
+wait_connected
+resumed_checks 2
+log "target flush failure: whole device out of sync, full resync after the restart, identical"
+
+# a client write the target fails, over resync blocks not yet flushed
+new_pair clientfail 64 "$((SEED + 3))"
+# the resync writes its 1 MiB runs (the last one shorter); the next
+# write beta applies, the client's, fails
+start_faulty_pair REPD_TEST_FAIL_APPLY_AFTER=$(((DATA_SIZE + MiB - 1) / MiB)) \
+	REPD_TEST_PEER_FLUSH_DELAY_MS=8000
+wait_status alpha "d['resync']['done_bytes'] == $DATA_SIZE" 20 'd["resync"]'
+[[ $(status_field alpha 'd["resync"]["unflushed_bytes"]') == "$DATA_SIZE" ]] ||
+	fail "alpha: $(status_field alpha 'd["resync"]'), want every block answered and unflushed"
+wait_nbd alpha
+nbdpy fill "$(uri alpha)" $((20 * MiB)) 4096 random "$SEED" ||
+	fail "the client write through alpha failed (beta's failure must not reach it)"
+expect_log beta 'apply DATA\(20971520, 4096\).*Input/output error' 5
+# the FLUSH is answered after 8 s: the resync then ends one way or
+# another (done, or stopped: beta fails every write now)
+wait_status alpha "not d['resync']['active']" 30 'd["resync"]'
+st=$(status_field alpha '(d["out_of_sync_bytes"], d["resync"]["error"])')
+log "after beta's FLUSH: (out of sync, resync.error) = $st"
+oos=$(status_field alpha 'd["out_of_sync_bytes"]')
+((oos >= 4096)) ||
+	fail "alpha counts $oos bytes out of sync, with beta's copy of 20971520+4096 stale"
+OOS=$oos
+stop_node beta
+start_node beta "$cfg"
+wait_connected
+resumed_checks 2
+log "client write failed on the target during the resync: its block stayed out of sync, identical after the restart"

@@ -211,6 +211,37 @@ static void test_reset_forgets_a_flush_in_flight(void)
 	free(u);
 }
 
+/* A client write the target failed marks its range again: no FLUSH may
+ * clear it, whether the range is covered by the FLUSH in flight or not */
+static void test_a_new_mark_drops_overlapping_ranges(void)
+{
+	struct rs_unflushed *u = fresh();
+	struct cleared c = { 0 };
+
+	rs_unflushed_add(u, 0, 2 * MIB, 0, 1);
+	rs_unflushed_add(u, 4 * MIB, MIB, 0, 1);
+	rs_unflushed_flush_sent(u);		/* covers both */
+	rs_unflushed_add(u, 8 * MIB, MIB, 0, 1);
+	rs_unflushed_add(u, 12 * MIB, MIB, 0, 1);
+	CU_ASSERT_EQUAL(rs_unflushed_forget(u, 20 * MIB, MIB), 0);
+	CU_ASSERT_EQUAL(rs_unflushed_forget(u, 5 * MIB, 0), 0);	/* empty */
+	CU_ASSERT_EQUAL(rs_unflushed_forget(u, 5 * MIB, MIB), 0);	/* adjoins */
+	/* inside the first covered range, and across the uncovered pair */
+	CU_ASSERT_EQUAL(rs_unflushed_forget(u, MIB, 4096), 1);
+	CU_ASSERT_EQUAL(rs_unflushed_forget(u, 9 * MIB - 4096, 4 * MIB), 2);
+	CU_ASSERT_EQUAL(u->n, 1);
+	CU_ASSERT_EQUAL(u->covered, 1);
+	CU_ASSERT_EQUAL(u->bytes, MIB);
+	CU_ASSERT_EQUAL(u->covered_bytes, MIB);
+	CU_ASSERT_TRUE(rs_unflushed_flush_done(u, 1, 5, record, &c));
+	CU_ASSERT_EQUAL(c.n, 1);
+	CU_ASSERT_EQUAL(c.r[0].off, 4 * MIB);
+	CU_ASSERT_EQUAL(c.r[0].len, MIB);
+	CU_ASSERT_EQUAL(u->n, 0);
+	CU_ASSERT_EQUAL(u->bytes, 0);
+	free(u);
+}
+
 static const struct cunit_test tests[] = {
 #define T(f) { #f, f }
 	T(test_adjoining_answers_merge),
@@ -220,6 +251,7 @@ static const struct cunit_test tests[] = {
 	T(test_full_refuses_new_ranges),
 	T(test_only_the_same_connection_vouches),
 	T(test_reset_forgets_a_flush_in_flight),
+	T(test_a_new_mark_drops_overlapping_ranges),
 #undef T
 };
 
