@@ -33,6 +33,7 @@
 
 #include "link.h"
 #include "log.h"
+#include "test_hook.h"
 #include "md/md_format.h"
 #include "md/md_sync_plan.h"
 #include "meta.h"
@@ -2125,35 +2126,16 @@ int link_new(const struct link_params *p, struct link **ret)
 	l->p = *p;
 	l->listen_fd = -1;
 	{
-		const char *d = getenv("REPD_TEST_PEER_FLUSH_DELAY_MS");
-		unsigned long ms = d && *d ? strtoul(d, NULL, 10) : 0;
+		uint64_t ms = test_hook_u64("REPD_TEST_PEER_FLUSH_DELAY_MS",
+					    "peer FLUSHes are answered late");
 
-		if (ms) {
-			l->flush_delay.tv_sec = (long long)(ms / 1000);
-			l->flush_delay.tv_nsec = (long long)(ms % 1000) *
-						 1000000;
-			log_msg(LOG_WARNING, "test hook: peer FLUSHes are "
-				"answered %lu ms late", ms);
-		}
+		l->flush_delay.tv_sec = (long long)(ms / 1000);
+		l->flush_delay.tv_nsec = (long long)(ms % 1000) * 1000000;
 	}
-	{
-		const char *f = getenv("REPD_TEST_FAIL_APPLY_AFTER");
-
-		if (f && *f) {
-			l->fail_apply_after = strtoull(f, NULL, 10);
-			log_msg(LOG_WARNING, "test hook: the peer's writes fail "
-				"here after %" PRIu64, l->fail_apply_after);
-		}
-	}
-	{
-		const char *f = getenv("REPD_TEST_FAIL_PEER_FLUSH_AFTER");
-
-		if (f && *f) {
-			l->fail_flush_after = strtoull(f, NULL, 10);
-			log_msg(LOG_WARNING, "test hook: the peer's FLUSHes fail "
-				"here after %" PRIu64, l->fail_flush_after);
-		}
-	}
+	l->fail_apply_after = test_hook_u64("REPD_TEST_FAIL_APPLY_AFTER",
+		"the peer's writes fail here after that many");
+	l->fail_flush_after = test_hook_u64("REPD_TEST_FAIL_PEER_FLUSH_AFTER",
+		"the peer's FLUSHes fail here after that many");
 	l->dialer = p->local_id < p->peer_id;
 	netaddr_format(&p->peer_addr, addr, sizeof(addr));
 	snprintf(l->peer_label, sizeof(l->peer_label), "%s (%s)",

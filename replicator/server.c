@@ -42,6 +42,7 @@
 #include "clock.h"
 #include "rs_ctl.h"
 #include "rs_unflushed.h"
+#include "test_hook.h"
 
 #define RBUF_SIZE	(256u * 1024u)	/* request headers and small payloads */
 #define HSOUT_SIZE	(2u * NBD_HS_OUT_MAX)
@@ -2104,15 +2105,8 @@ int server_new(const struct server_params *p, struct server **ret)
 	srv->detach_on_error = p->detach_on_io_error;
 	srv->on_detach = p->on_detach;
 	srv->detach_ctx = p->detach_ctx;
-	{
-		const char *f = getenv("REPD_TEST_FAIL_IO_AFTER");
-
-		if (f && *f) {
-			srv->fail_after = strtoull(f, NULL, 10);
-			log_msg(LOG_WARNING, "test hook: local I/O fails after "
-				"%" PRIu64 " requests", srv->fail_after);
-		}
-	}
+	srv->fail_after = test_hook_u64("REPD_TEST_FAIL_IO_AFTER",
+		"local data I/O fails after that many requests");
 	srv->max_ios = p->max_ios;
 	srv->max_conn_ios = p->max_conn_ios;
 	srv->max_conns = p->max_conns;

@@ -35,7 +35,7 @@ one_case() {
 	export REPD_TEST_PEER_FLUSH_DELAY_MS=8000
 	start_node beta "$cfg"
 	unset REPD_TEST_PEER_FLUSH_DELAY_MS
-	expect_log beta 'test hook: peer FLUSHes are answered 8000 ms late' 10
+	expect_log beta 'test hook REPD_TEST_PEER_FLUSH_DELAY_MS=8000:' 10
 	start_node alpha "$cfg"
 	wait_connected
 	DATA_SIZE=$(md_data_size "$cfg" alpha)

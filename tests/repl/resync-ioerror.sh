@@ -46,12 +46,13 @@ new_pair() {
 }
 
 # start_faulty_pair HOOK=N [HOOK=N...]: beta with the test hooks set in
-# its environment, then alpha; until connected.
+# its environment (it must log each), then alpha; until connected.
 start_faulty_pair() {
 	local kv
 	for kv in "$@"; do export "${kv?}"; done
 	start_node beta "$cfg"
 	for kv in "$@"; do unset "${kv%%=*}"; done
+	for kv in "$@"; do expect_log beta "test hook $kv:" 10; done
 	start_node alpha "$cfg"
 	wait_connected
 }
@@ -83,11 +84,15 @@ stopped_checks() {
 	OOS=$oos
 }
 
-# resumed_checks N: the N-th "resync to the peer" line of alpha's log is
-# the restarted pair resyncs what was out of sync and
-# pair's; it resyncs what was out of sync and the pair ends identical.
+# resumed_checks NODE: NODE, whose disk failed, restarts without the
+# fault; the resync on the new connection covers exactly what was out of
+# sync ($OOS), ends with resync.error null, and the pair ends identical.
 resumed_checks() {
-	resync_started alpha "$1"
+	stop_node "$1"
+	start_node "$1" "$cfg"
+	wait_connected
+	# alpha's second "resync to the peer" line, or the first of its new log
+	resync_started alpha "$([[ $1 == alpha ]] && echo 1 || echo 2)"
 	log "after the restart: $RESYNC_LINE"
 	((RESYNC_BYTES == OOS)) ||
 		fail "the resync after the restart covers $RESYNC_BYTES bytes, want the $OOS out of sync"
@@ -107,10 +112,7 @@ start_node alpha "$cfg"
 unset REPD_TEST_FAIL_IO_AFTER
 wait_connected
 stopped_checks "local read failed"
-stop_node alpha
-start_node alpha "$cfg"
-wait_connected
-resumed_checks 1	# a new log
+resumed_checks alpha
 log "source read failure: resync stopped with its error, then resumed to identical"
 
 # the target's disk fails to write
@@ -118,22 +120,17 @@ log "source read failure: resync stopped with its error, then resumed to identic
 # before the failure
 new_pair writefail 56 "$((SEED + 1))" resync-rate=16M
 start_faulty_pair REPD_TEST_FAIL_APPLY_AFTER=40
-expect_log beta 'test hook: the peer.s writes fail here after 40' 10
 stopped_checks "the peer could not write"
 expect_log beta 'apply .*Input/output error' 5
 log "out of sync after the stop: $OOS of $DATA_SIZE bytes"
 ((OOS < DATA_SIZE)) ||
 	fail "no block was flushed and cleared before the failure: the case proves less than it should"
-stop_node beta
-start_node beta "$cfg"
-wait_connected
-resumed_checks 2
+resumed_checks beta
 log "target write failure: resync stopped with its error, then resumed to identical"
 
 # the target's disk fails to flush
 new_pair flushfail 56 "$((SEED + 2))" resync-rate=16M
 start_faulty_pair REPD_TEST_FAIL_PEER_FLUSH_AFTER=1
-expect_log beta 'test hook: the peer.s FLUSHes fail here after 1' 10
 stopped_checks "the peer could not make the resync data durable \(FLUSH\)"
 expect_log beta 'peer FLUSH: fdatasync failed' 5
 expect_log alpha 'the peer could not flush its disk' 5
@@ -143,10 +140,7 @@ wait_nbd alpha
 nbd_flush alpha || fail "a client FLUSH through alpha failed: its own copy is durable"
 [[ $(status_field alpha 'd["out_of_sync_bytes"]') == "$DATA_SIZE" ]] ||
 	fail "alpha no longer counts the whole device out of sync after a client FLUSH"
-stop_node beta
-start_node beta "$cfg"
-wait_connected
-resumed_checks 2
+resumed_checks beta
 log "target flush failure: whole device out of sync, full resync after the restart, identical"
 
 # a client write the target fails, over resync blocks not yet flushed
@@ -171,8 +165,5 @@ oos=$(status_field alpha 'd["out_of_sync_bytes"]')
 ((oos >= 4096)) ||
 	fail "alpha counts $oos bytes out of sync, with beta's copy of 20971520+4096 stale"
 OOS=$oos
-stop_node beta
-start_node beta "$cfg"
-wait_connected
-resumed_checks 2
+resumed_checks beta
 log "client write failed on the target during the resync: its block stayed out of sync, identical after the restart"
