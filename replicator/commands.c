@@ -44,6 +44,13 @@ static const char *local_disk(const struct daemon_state *d)
 	server_get_stats(d->srv, &ss);
 	if (ss.detached)
 		return "Diskless";
+	if (d->link) {
+		struct link_stats ls;
+
+		link_get_stats(d->link, &ls);
+		if (ls.disk_error)	/* a peer FLUSH failed here */
+			return "Failed";
+	}
 
 	if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
 		return "Inconsistent";
@@ -176,6 +183,16 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_u64(out, "pid", (uint64_t)getpid());
 	add_str(out, "role", v.role);
 	add_str(out, "disk", v.disk);
+	/* why the disk is Failed: its error, until repd restarts */
+	if (ls.disk_error) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "fdatasync of a peer FLUSH: %s",
+			 strerror(-ls.disk_error));
+		add_str(out, "disk_error", why);
+	} else {
+		add_str(out, "disk_error", NULL);
+	}
 	add_str(out, "connection", v.conn);
 	add_str(out, "connection_reason", !d->link ? "no peer configured" :
 		ls.reason);
@@ -334,6 +351,11 @@ static int cmd_promote(void *ctx, struct ctl_call *call, json_object *req,
 	if (ls.applying)
 		return refuse(ret_error, "writes from the peer are still "
 			      "being applied: try again");
+	if (ls.disk_error)
+		return refuse(ret_error, "the local disk failed a flush and "
+			      "may have lost writes: restart repd once the "
+			      "disk works (the data stays Inconsistent; "
+			      "--force then promotes it anyway)");
 	if (strcmp(disk, "UpToDate") != 0 && !force)
 		return refuse(ret_error, strcmp(disk, "Outdated") == 0 ?
 			      "local data is Outdated: use --force to promote "

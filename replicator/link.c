@@ -761,6 +761,30 @@ static void sec_submit(struct sec_io *io)
 	sec_exec(io);
 }
 
+/*
+ * A peer FLUSH's fdatasync failed: writes this node acknowledged may be
+ * gone, and nobody knows which. The copy is no longer one to promote:
+ * the disk shows Failed here and Inconsistent to the primary, and the
+ * metadata records a full resync (as `repctl invalidate` does), so the
+ * node still says so after a restart, when its FLUSHes work again.
+ */
+static void sec_disk_failed(struct link *l, int err)
+{
+	l->flush_err = err;
+	log_errno(LOG_ERR, err, "peer FLUSH: fdatasync failed: writes "
+		  "acknowledged to the primary may be lost here; this disk "
+		  "is Failed, every later FLUSH fails until repd restarts");
+	if (meta_invalidate(l->p.meta) < 0)
+		log_msg(LOG_ERR, "could not record the failure in the "
+			"metadata: after a restart this node may count "
+			"itself UpToDate; resync it in full (repctl "
+			"invalidate) before trusting it");
+	else
+		log_msg(LOG_WARNING, "this node's data is invalidated: a "
+			"full resync from the peer follows its restart");
+	link_send_state(l);
+}
+
 static void on_sec_flushed(struct engine_op *op, int res)
 {
 	struct sec_io *io = container_of(op, struct sec_io, op);
@@ -769,12 +793,8 @@ static void on_sec_flushed(struct engine_op *op, int res)
 	if (l->fail_flush_after && res >= 0 &&
 	    l->flushed++ >= l->fail_flush_after)
 		res = -EIO;
-	if (res < 0 && !l->flush_err) {
-		l->flush_err = res;
-		log_errno(LOG_ERR, res, "peer FLUSH: fdatasync failed: writes "
-			  "acknowledged to the primary may be lost here; every "
-			  "later FLUSH fails until repd restarts");
-	}
+	if (res < 0 && !l->flush_err)
+		sec_disk_failed(l, res);
 	sec_answer(io, l->flush_err < 0 ? l->flush_err : 0);
 }
 
@@ -1286,6 +1306,13 @@ static int on_state(struct link_conn *c, const struct peer_hdr *h,
 				l->peer_label);
 			return 0;
 		}
+		if (l->flush_err < 0) {
+			/* its last FLUSH may have passed before ours failed */
+			log_msg(LOG_WARNING, "%s ended its resync, but this "
+				"disk failed a FLUSH: it stays Inconsistent",
+				l->peer_label);
+			return 0;
+		}
 		/* a target's resync ended, or (blank, no resync ran) the peer
 		 * started generation 1 with new-current-uuid --clear-bitmap */
 		r = meta_sync_target_done(l->p.meta, &src);
@@ -1388,6 +1415,8 @@ static enum peer_disk local_disk(const struct link *l)
 
 	if (l->diskless)
 		return PEER_DISK_DISKLESS;
+	if (l->flush_err < 0)		/* lost writes, maybe: unusable */
+		return PEER_DISK_INCONSISTENT;
 	if (sb->flags & MD_FLAG_RESYNC_IN_PROGRESS)
 		return PEER_DISK_INCONSISTENT;
 	if (sb->gen.current <= MD_UUID_JUST_CREATED && !l->p.primary)
@@ -2329,6 +2358,7 @@ void link_get_stats(const struct link *l, struct link_stats *ret)
 	ret->decision = l->decision;
 	ret->decision_rule = l->decision_rule;
 	ret->applying = l->p.max_ios - l->n_free;
+	ret->disk_error = l->flush_err;
 	if (ret->connected) {
 		ret->peer_primary = l->conn->peer_role == PEER_ROLE_PRIMARY;
 		ret->peer_disk = l->conn->peer_disk;

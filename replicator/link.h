@@ -191,6 +191,8 @@ struct link_stats {
 					 * were connected or found it
 					 * unreachable, or NULL */
 	unsigned applying;		/* peer writes being applied */
+	int disk_error;			/* a peer FLUSH failed here (-errno):
+					 * the disk is Failed until restart */
 	bool bitmap_exchange;		/* connected, bitmaps in transfer */
 	bool peer_primary;		/* connected: the peer's role */
 	int peer_disk;			/* connected: enum peer_disk */

@@ -161,6 +161,8 @@ static void print_status(json_object *r, bool verbose)
 	printf(" disk:");
 	state_word(repctl_jstr(r, "disk"), tty);
 	printf(" protocol %s\n", repctl_jstr(r, "protocol"));
+	if (repctl_jobj(r, "disk_error"))	/* why it is Failed */
+		printf("  disk error: %s\n", repctl_jstr(r, "disk_error"));
 	printf("  connection:");
 	state_word(repctl_jstr(r, "connection"), tty);
 	if (peer) {
@@ -195,6 +197,8 @@ static void print_status(json_object *r, bool verbose)
 			       (double)repctl_jint(rs, "paced_rate_bytes_per_s") /
 			       1e6);
 	}
+	if (rs && repctl_jobj(rs, "error"))	/* kept until the next one */
+		printf("  resync stopped: %s\n", repctl_jstr(rs, "error"));
 	if (vr && (json_object_get_boolean(repctl_jobj(vr, "active")) ||
 		   repctl_jint(vr, "mismatched_blocks") > 0)) {
 		human_bytes(repctl_jint(vr, "done_bytes"), b1, sizeof(b1));

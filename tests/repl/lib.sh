@@ -515,6 +515,17 @@ resync_started() {
 	RESYNC_BYTES=${BASH_REMATCH[1]}
 }
 
+# resync_to_sync COUNT BYTES WHAT: alpha's COUNTth resync (resync_started)
+# covers exactly BYTES, logged as WHAT; then in sync within 60 s.
+resync_to_sync() {
+	resync_started alpha "$1"
+	log "$3: $RESYNC_LINE"
+	((RESYNC_BYTES == $2)) ||
+		fail "$3: the resync covers $RESYNC_BYTES bytes, want $2"
+	timeout 60 "$REPCTL" wait-sync --config "$cfg" --node alpha --timeout 60 >/dev/null ||
+		fail "$3: not in sync after the resync"
+}
+
 # fill_random IMAGE MIB SEED: the first MIB MiB of IMAGE, seeded random
 # bytes (incompressible, no zero blocks: a resync must move them all).
 fill_random() {
@@ -642,4 +653,17 @@ expect_bytes() {
 	want=$(printf "%0$(($3 * 2))d" 0 | sed "s/00/$4/g")
 	[[ $got == "$want" ]] ||
 		fail_later "$5: ${1#"$T"/} at $2 (+$3) is not all 0x$4 (starts ${got:0:32})"
+}
+
+# expect_refused NODE WORD ARGS...: `repctl ARGS --config $cfg --node NODE`
+# fails and its message has WORD (case-insensitive).
+expect_refused() {
+	local node=$1 word=$2 out
+	shift 2
+	if out=$(timeout 60 "$REPCTL" "$@" --config "$cfg" --node "$node" 2>&1); then
+		fail "repctl $* on $node succeeded, want a refusal"
+	fi
+	grep -qi -- "$word" <<<"$out" ||
+		fail "repctl $* on $node: '$out' does not say '$word'"
+	log "refused as expected: repctl $* on $node: $out"
 }

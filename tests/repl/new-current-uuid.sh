@@ -13,17 +13,6 @@
 require_python_nbd
 
 ctl() { timeout 60 "$REPCTL" "$@"; }
-# refused NODE WORD ARGS...: the command fails and its message has WORD
-refused() {
-	local node=$1 word=$2 out
-	shift 2
-	if out=$(ctl "$@" --config "$cfg" --node "$node" 2>&1); then
-		fail "repctl $* on $node succeeded, want a refusal"
-	fi
-	grep -qi -- "$word" <<<"$out" ||
-		fail "repctl $* on $node: '$out' does not say '$word'"
-	log "refused as expected: repctl $* on $node: $out"
-}
 wait_st() {  # wait_st NODE EXPR WANT: until status_field NODE EXPR prints WANT (10 s)
 	local i got
 	for ((i = 0; i < 100; i++)); do
@@ -42,11 +31,11 @@ create_md "$cfg" beta
 DATA_SIZE=$(md_data_size "$cfg" alpha)
 start_node alpha "$cfg" --role secondary
 wait_st alpha 'd["disk"]' Inconsistent
-refused alpha 'not connected' new-current-uuid --clear-bitmap
+expect_refused alpha 'not connected' new-current-uuid --clear-bitmap
 start_node beta "$cfg" --role secondary
 wait_connected
 wait_st alpha 'd["peer"]["disk"]' Inconsistent
-refused alpha 'clear-bitmap' new-current-uuid
+expect_refused alpha 'clear-bitmap' new-current-uuid
 ctl new-current-uuid --clear-bitmap --config "$cfg" --node alpha ||
 	fail "repctl new-current-uuid --clear-bitmap on two blank nodes"
 wait_st alpha 'd["disk"]' UpToDate
@@ -61,8 +50,8 @@ log "both UpToDate at generation $ua"
 [[ $(status_field beta 'd["out_of_sync_bytes"]') == 0 ]] || fail "beta has bytes out of sync"
 [[ $(log_count alpha 'resync to the peer') == 0 && $(log_count beta 'resync to the peer') == 0 ]] ||
 	fail "a resync ran after new-current-uuid --clear-bitmap"
-refused alpha 'held data' new-current-uuid --clear-bitmap
-refused beta 'held data' new-current-uuid --clear-bitmap
+expect_refused alpha 'held data' new-current-uuid --clear-bitmap
+expect_refused beta 'held data' new-current-uuid --clear-bitmap
 
 ctl promote --config "$cfg" --node alpha || fail "plain promote of an UpToDate alpha"
 wait_nbd alpha

@@ -10,9 +10,9 @@
 #     beta): alpha stops the resync with "the peer could not write at
 #     ...", the same checks;
 #   - the target's fdatasync fails at its second FLUSH (test hook
-#     REPD_TEST_FAIL_PEER_FLUSH_AFTER): the same checks, and since the
-#     target may have lost writes it acknowledged, alpha marks the whole
-#     device out of sync; a client FLUSH through alpha still succeeds
+#     REPD_TEST_FAIL_PEER_FLUSH_AFTER): the same checks, beta's disk
+#     Failed, and since the target may have lost writes it acknowledged,
+#     alpha marks the whole device out of sync; a client FLUSH through alpha still succeeds
 #     (alpha's own copy is durable; beta fails it, as every FLUSH after
 #     a failed fdatasync, whose error Linux reports only once);
 #   - a client write that the target fails, over resync blocks it has
@@ -57,10 +57,11 @@ start_faulty_pair() {
 	wait_connected
 }
 
-# stopped_checks WHAT: alpha stopped its resync with an error matching
-# WHAT; beta is an Inconsistent secondary that refuses promotion.
+# stopped_checks WHAT [BETA_DISK]: alpha stopped its resync with an error
+# matching WHAT; beta is a secondary whose disk is BETA_DISK (default
+# Inconsistent) and that refuses promotion.
 stopped_checks() {
-	local st err oos
+	local st err oos beta_disk=${2:-Inconsistent}
 	wait_status alpha "d['resync']['error'] is not None" 20 'd["resync"]'
 	err=$(status_field alpha 'd["resync"]["error"]')
 	log "alpha's resync.error: $err"
@@ -70,14 +71,16 @@ stopped_checks() {
 	[[ $st == "(False, 'Connected', 'Inconsistent')" ]] ||
 		fail "alpha reports (resync active, connection, peer disk) = $st, want (False, 'Connected', 'Inconsistent')"
 	expect_log alpha "resync stopped at [0-9]+ of $DATA_SIZE bytes: $1" 5
+	ctl status --config "$cfg" --node alpha | grep -qE "resync stopped: $1" ||
+		fail "repctl status (text) on alpha does not show resync.error"
 	# (later errors of the requests in flight may replace the first)
 	[[ $(status_field alpha 'd["last_error"]["message"]') == *"Input/output error"* ]] ||
 		fail "alpha's last_error does not tell of the failure: $(status_field alpha 'd["last_error"]')"
 	oos=$(status_field alpha 'd["out_of_sync_bytes"]')
 	((oos > 0 && oos <= DATA_SIZE)) ||
 		fail "alpha counts $oos bytes out of sync after the stop, want 1..$DATA_SIZE"
-	[[ $(status_field beta 'd["disk"]') == Inconsistent ]] ||
-		fail "beta is $(status_field beta 'd["disk"]') after the stop, want Inconsistent"
+	[[ $(status_field beta 'd["disk"]') == "$beta_disk" ]] ||
+		fail "beta is $(status_field beta 'd["disk"]') after the stop, want $beta_disk"
 	if ctl promote --config "$cfg" --node beta >/dev/null 2>&1; then
 		fail "beta, Inconsistent, was promoted without --force"
 	fi
@@ -91,13 +94,10 @@ resumed_checks() {
 	stop_node "$1"
 	start_node "$1" "$cfg"
 	wait_connected
-	# alpha's second "resync to the peer" line, or the first of its new log
-	resync_started alpha "$([[ $1 == alpha ]] && echo 1 || echo 2)"
-	log "after the restart: $RESYNC_LINE"
-	((RESYNC_BYTES == OOS)) ||
-		fail "the resync after the restart covers $RESYNC_BYTES bytes, want the $OOS out of sync"
-	ctl wait-sync --config "$cfg" --node alpha --timeout 60 >/dev/null ||
-		fail "not in sync after the restart"
+	# alpha's second "resync to the peer" line, or the first of its new
+	# log; it covers exactly what was out of sync
+	resync_to_sync "$([[ $1 == alpha ]] && echo 1 || echo 2)" "$OOS" \
+		"after the restart"
 	[[ $(status_field alpha 'd["resync"]["error"]') == None ]] ||
 		fail "resync.error still set after a clean resync: $(status_field alpha 'd["resync"]')"
 	stop_pair
@@ -131,7 +131,7 @@ log "target write failure: resync stopped with its error, then resumed to identi
 # the target's disk fails to flush
 new_pair flushfail 56 "$((SEED + 2))" resync-rate=16M
 start_faulty_pair REPD_TEST_FAIL_PEER_FLUSH_AFTER=1
-stopped_checks "the peer could not make the resync data durable \(FLUSH\)"
+stopped_checks "the peer could not make the resync data durable \(FLUSH\)" Failed
 expect_log beta 'peer FLUSH: fdatasync failed' 5
 expect_log alpha 'the peer could not flush its disk' 5
 [[ $OOS == "$DATA_SIZE" ]] ||
