@@ -125,6 +125,8 @@ static int handle_node_key(struct parse_state *ps, const char *section,
 		return set_value(ps, &n->direct_io, section, key, value);
 	if (strcmp(key, "busy-poll") == 0)
 		return set_value(ps, &n->busy_poll, section, key, value);
+	if (strcmp(key, "cpu") == 0)
+		return set_value(ps, &n->cpu, section, key, value);
 	if (strcmp(key, "meta") == 0)
 		return set_value(ps, &n->meta, section, key, value);
 	if (strcmp(key, "address") == 0)
@@ -149,6 +151,7 @@ static int handle_resource_key(struct parse_state *ps, const char *key,
 	} keys[] = {
 		{ "direct-io", offsetof(struct config, direct_io) },
 		{ "busy-poll", offsetof(struct config, busy_poll) },
+		{ "cpu", offsetof(struct config, cpu) },
 		{ "protocol", offsetof(struct config, protocol) },
 		{ "secret", offsetof(struct config, secret) },
 		{ "compression", offsetof(struct config, compression) },
@@ -293,9 +296,8 @@ static int check_seconds(struct config *cfg, const struct config_value *v,
 	return -EINVAL;
 }
 
-/* Microseconds of busy polling: a whole number 0 .. BUSY_POLL_MAX_US. */
-#define BUSY_POLL_MAX_US	1000u
-static int parse_busy_poll(const char *s, unsigned *ret)
+/* A whole number 0 .. max in decimal, no sign, no unit. -EINVAL. */
+static int parse_whole(const char *s, unsigned long max, unsigned long *ret)
 {
 	unsigned long v;
 	char *end;
@@ -304,10 +306,22 @@ static int parse_busy_poll(const char *s, unsigned *ret)
 		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || *end || v > BUSY_POLL_MAX_US)
+	if (errno || *end || v > max)
 		return -EINVAL;
-	*ret = (unsigned)v;
+	*ret = v;
 	return 0;
+}
+
+/* Microseconds of busy polling: a whole number 0 .. BUSY_POLL_MAX_US. */
+#define BUSY_POLL_MAX_US	1000u
+static int parse_busy_poll(const char *s, unsigned *ret)
+{
+	unsigned long v;
+	int r = parse_whole(s, BUSY_POLL_MAX_US, &v);
+
+	if (r == 0)
+		*ret = (unsigned)v;
+	return r;
 }
 
 static int check_busy_poll(struct config *cfg, const struct config_value *v,
@@ -320,6 +334,37 @@ static int check_busy_poll(struct config *cfg, const struct config_value *v,
 	snprintf(err, errlen, "%s:%u: 'busy-poll' must be a whole number of "
 		 "microseconds from 0 to %u, not '%s'", cfg->path, v->line,
 		 BUSY_POLL_MAX_US, v->text);
+	return -EINVAL;
+}
+
+/* A CPU number 0 .. CONFIG_CPU_MAX, or "any" (-1): no pinning. Whether
+ * the CPU exists is for start-up to find out, on the host it runs on. */
+#define CONFIG_CPU_MAX	1023
+static int parse_cpu(const char *s, int *ret)
+{
+	unsigned long v;
+	int r;
+
+	if (strcmp(s, "any") == 0) {
+		*ret = -1;
+		return 0;
+	}
+	r = parse_whole(s, CONFIG_CPU_MAX, &v);
+	if (r == 0)
+		*ret = (int)v;
+	return r;
+}
+
+static int check_cpu(struct config *cfg, const struct config_value *v,
+		     char *err, size_t errlen)
+{
+	int cpu;
+
+	if (!v->line || parse_cpu(v->text, &cpu) == 0)
+		return 0;
+	snprintf(err, errlen, "%s:%u: 'cpu' must be a CPU number from 0 to "
+		 "%u or 'any', not '%s'", cfg->path, v->line, CONFIG_CPU_MAX,
+		 v->text);
 	return -EINVAL;
 }
 
@@ -536,6 +581,8 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 	r = check_bool(cfg, &cfg->direct_io, "direct-io", err, errlen);
 	if (r == 0)
 		r = check_busy_poll(cfg, &cfg->busy_poll, err, errlen);
+	if (r == 0)
+		r = check_cpu(cfg, &cfg->cpu, err, errlen);
 	if (r < 0)
 		return r;
 	if (cfg->n_nodes == 0) {
@@ -561,6 +608,8 @@ static int check_config(struct config *cfg, char *err, size_t errlen)
 				       errlen);
 		if (r == 0)
 			r = check_busy_poll(cfg, &n->busy_poll, err, errlen);
+		if (r == 0)
+			r = check_cpu(cfg, &n->cpu, err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -635,6 +684,17 @@ unsigned config_busy_poll_us(const struct config *cfg,
 	else if (cfg->busy_poll.line)
 		parse_busy_poll(cfg->busy_poll.text, &us);
 	return us;
+}
+
+int config_cpu(const struct config *cfg, const struct config_node *n)
+{
+	int cpu = -1;
+
+	if (n->cpu.line)
+		parse_cpu(n->cpu.text, &cpu);
+	else if (cfg->cpu.line)
+		parse_cpu(cfg->cpu.text, &cpu);
+	return cpu;
 }
 
 void config_get_repl(const struct config *cfg, struct config_repl *ret)

@@ -32,6 +32,7 @@ struct config_node {
 	struct config_value control_group; /* group that may use it too */
 	struct config_value direct_io;	/* overrides [resource] direct-io */
 	struct config_value busy_poll;	/* overrides [resource] busy-poll */
+	struct config_value cpu;	/* overrides [resource] cpu */
 	struct config_value meta;	/* "internal" (default) or a path */
 	struct config_value address;	/* replication endpoint HOST:PORT */
 	struct config_value initial_role; /* primary|secondary at start */
@@ -44,6 +45,7 @@ struct config {
 	struct config_value description;
 	struct config_value direct_io;	/* yes|no, default yes */
 	struct config_value busy_poll;	/* microseconds, default 0 */
+	struct config_value cpu;	/* CPU number, or "any" (default) */
 	struct config_value protocol;	/* A|B|C, default C */
 	struct config_value secret;	/* shared secret for the peer link */
 	struct config_value compression; /* none|lz4 */
@@ -118,5 +120,9 @@ bool config_direct_io(const struct config *cfg, const struct config_node *n);
  * resource; 0 when neither sets it). */
 unsigned config_busy_poll_us(const struct config *cfg,
 			     const struct config_node *n);
+
+/* Effective cpu setting for a node (node overrides resource): the CPU
+ * number, or -1 when neither sets one or it is "any". */
+int config_cpu(const struct config *cfg, const struct config_node *n);
 
 #endif /* REPD_CONFIG_H */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <liburing.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,7 +21,7 @@ struct engine {
 	int device_fd[ENGINE_DEVICE_FDS]; /* O_DIRECT descriptors */
 	unsigned n_device_fd;
 	uint64_t busy_poll_ns;		/* 0: always sleep in the kernel */
-	unsigned n_cpus;		/* online CPUs */
+	unsigned n_cpus;		/* CPUs this thread may run on */
 	unsigned spin_skip;		/* waits to sleep through unspun */
 	unsigned spin_backoff;		/* spin_skip after the next miss */
 	struct engine_spin_stats spin;
@@ -36,6 +37,16 @@ static void ignore_result(struct engine_op *op, int res)
 }
 
 static struct engine_op cancel_sink = { .cb = ignore_result };
+
+/* The CPUs we may run on: under taskset or a cpuset, fewer than online. */
+static long allowed_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
 
 int engine_new(unsigned entries, struct engine **ret)
 {
@@ -69,7 +80,7 @@ int engine_new(unsigned entries, struct engine **ret)
 		free(e);
 		return r;
 	}
-	n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	n_cpus = allowed_cpus();
 	e->n_cpus = n_cpus > 1 ? (unsigned)n_cpus : 1;
 	*ret = e;
 	return 0;
@@ -98,6 +109,26 @@ void engine_set_busy_poll(struct engine *e, uint32_t usec)
 struct engine_spin_stats engine_spin_stats(const struct engine *e)
 {
 	return e->spin;
+}
+
+int engine_pin_cpu(struct engine *e, unsigned cpu)
+{
+	cpu_set_t set;
+	int r;
+
+	if (cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		return -errno;
+	/* the workers follow: page-cache writes then hand over to a thread
+	 * on this CPU, with no wake-up of another (maybe idle) CPU */
+	r = io_uring_register_iowq_aff(&e->ring, sizeof(set), &set);
+	if (r < 0)
+		return r;
+	e->n_cpus = 1;
+	return 0;
 }
 
 int engine_add_device_fd(struct engine *e, int fd)

@@ -43,6 +43,16 @@ enum engine_wait {
 	ENGINE_WAIT_DEVICE,		/* O_DIRECT I/O, flushes: the disk */
 };
 
+/*
+ * Run the loop, and io_uring's workers for it, on one CPU only. A
+ * page-cache write goes to a worker thread and back; on one CPU each hand-
+ * over is a local switch instead of waking another CPU, which on a virtual
+ * machine costs tens of microseconds. Busy polling then never spins while
+ * a worker is busy, as the worker needs this CPU. 0 or -errno (-EINVAL:
+ * no such CPU, or not one we may use).
+ */
+int engine_pin_cpu(struct engine *e, unsigned cpu);
+
 /* At most this many descriptors can be named by engine_add_device_fd(). */
 #define ENGINE_DEVICE_FDS	4
 

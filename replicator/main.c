@@ -65,6 +65,24 @@ static int config_error(const struct config *cfg,
 	return err ? err : -EINVAL;
 }
 
+/* cpu = N: the loop and its io_uring workers run on CPU N only. */
+static int apply_cpu(const struct config *cfg, const struct config_node *n,
+		     struct engine *eng)
+{
+	const struct config_value *v = n->cpu.line ? &n->cpu : &cfg->cpu;
+	int cpu = config_cpu(cfg, n);
+	char msg[64];
+	int r;
+
+	if (cpu < 0)
+		return 0;
+	r = engine_pin_cpu(eng, (unsigned)cpu);
+	if (r == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "cannot run on CPU %d", cpu);
+	return config_error(cfg, v, "cpu", msg, r);
+}
+
 static void on_drain_timer(struct engine_op *op, int res);
 
 static void arm_drain_timer(struct daemon_state *d, long seconds)
@@ -472,6 +490,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	engine_set_busy_poll(d.eng, config_busy_poll_us(&cfg, node));
+	r = apply_cpu(&cfg, node, d.eng);
+	if (r < 0)
+		goto out;
 	/* O_DIRECT I/O waits for the disk, never worth a spin */
 	if (store.fd_direct >= 0)
 		r = engine_add_device_fd(d.eng, store.fd_direct);
@@ -557,6 +578,9 @@ int main(int argc, char **argv)
 	if (config_busy_poll_us(&cfg, node))
 		log_msg(LOG_INFO, "busy-poll: spinning up to %u us before "
 			"each short wait", config_busy_poll_us(&cfg, node));
+	if (config_cpu(&cfg, node) >= 0)
+		log_msg(LOG_INFO, "cpu: the event loop and its io_uring "
+			"workers run on CPU %d", config_cpu(&cfg, node));
 	report_ready(&report_fd, 0);
 	on_tick(&d.tick_op, 0);
 

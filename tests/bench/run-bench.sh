@@ -16,6 +16,9 @@
 # repd-buffered-poll, qemu-nbd-iouring, nbdkit, qemu-nbd, nbd-server), for
 # more rounds of the few that matter on a noisy machine.
 # repd-buffered-poll is repd-buffered with busy-poll = 50 (docs/design.md).
+# Configs ending in -cpu (repd-direct-cpu, repd-buffered-cpu: busy-poll 50,
+# nbdkit-cpu, nbd-server-cpu, qemu-nbd-iouring-cpu) run on one CPU, repd by
+# its `cpu` key, the peers under taskset; only when --configs names them.
 # Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
 # eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
 set -euo pipefail
@@ -101,6 +104,7 @@ repd_conf() {  # repd_conf FILE DIRECT(yes|no) PROTO IMG_A PORT_A [IMG_B PORT_B]
 name = bench
 direct-io = $direct
 busy-poll = ${busy_poll:-0}
+cpu = ${cpu:-any}
 protocol = $proto
 secret = bench-secret
 [node a]
@@ -125,6 +129,12 @@ start_repd() {  # start_repd CONF NODE -> pid in $started
 }
 nbd_configs=(repd-direct repd-buffered repd-buffered-poll qemu-nbd-iouring nbdkit
              qemu-nbd nbd-server)
+# Opt-in configs pinned to one CPU, the last one: repd with `cpu =`, the
+# peers under taskset (the same for their threads), so that pinning is
+# compared like for like. Not run unless --configs names them.
+pinned_configs=(repd-direct-cpu repd-buffered-cpu nbdkit-cpu nbd-server-cpu
+                qemu-nbd-iouring-cpu)
+pin_cpu=$(($(nproc) - 1))
 wanted() { [ -z "$configs" ] || [[ ",$configs," == *",$1,"* ]]; }
 stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
 md() { "$REPCTL" create-md --config "$1" --node "$2" --force >/dev/null; }
@@ -139,14 +149,17 @@ for round in $(seq "$rounds"); do
     # speed drifts within a run, by 2x at times on this VM)
     list=()
     for c in "${nbd_configs[@]}"; do wanted "$c" && list+=("$c"); done
+    for c in "${pinned_configs[@]}"; do [ -n "$configs" ] && wanted "$c" && list+=("$c"); done
     for i in "${!list[@]}"; do
       c=${list[$(((i + round - 1) % ${#list[@]}))]}
       case "$c" in
-        repd-direct|repd-buffered|repd-buffered-poll)
-          mode=yes; [ "$c" = repd-direct ] || mode=no
-          busy_poll=0; [ "$c" != repd-buffered-poll ] || busy_poll=50
-          repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
+        repd-direct|repd-buffered|repd-buffered-poll|repd-direct-cpu|repd-buffered-cpu)
+          mode=yes; [ "${c#repd-direct}" = "$c" ] && mode=no
           busy_poll=0
+          [ "$c" = repd-buffered-poll ] || [ "$c" = repd-buffered-cpu ] && busy_poll=50
+          cpu=any; [ "${c%-cpu}" = "$c" ] || cpu=$pin_cpu
+          repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
+          busy_poll=0 cpu=any
           evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
           wait_nbd "nbd://127.0.0.1:$p/" "$pid"
           run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"
@@ -155,7 +168,8 @@ for round in $(seq "$rounds"); do
           # the same file as repd's (the metadata at its end is
           # rewritten before each repd config): like for like
           evict "$img"
-          read -r spid suri < <(STATE_DIR=$dir/run "$shared/bench/serve-baseline" "$c" "$img" "$p")
+          pin=(); [ "${c%-cpu}" = "$c" ] || pin=(taskset -c "$pin_cpu")
+          read -r spid suri < <(STATE_DIR=$dir/run "${pin[@]}" "$shared/bench/serve-baseline" "${c%-cpu}" "$img" "$p")
           pids+=("$spid")
           run_fio "$c" "$suri" "$spid"
           stop "$spid" ;;

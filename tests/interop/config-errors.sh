@@ -116,6 +116,16 @@ expect_error busy-poll-negative 3 'busy-poll'
 mkcfg "${res[@]}" "${node[@]}" "busy-poll = 50us"
 expect_error busy-poll-unit-in-node 7 'busy-poll.*microseconds'
 
+# cpu: a CPU number 0..1023 or "any"; one this host lacks fails at start
+mkcfg "${res[@]}" "cpu = 1024" "${node[@]}"
+expect_error cpu-too-high 3 'cpu.*0 to 1023'
+mkcfg "${res[@]}" "${node[@]}" "cpu = first"
+expect_error cpu-not-a-number 7 "cpu.*'any'"
+if (($(nproc --all) < 1024)); then
+	mkcfg "${res[@]}" "cpu = 1023" "${node[@]}"
+	expect_error cpu-missing 3 'cpu: cannot run on CPU 1023: Invalid argument'
+fi
+
 # [handlers]: each on-EVENT is the absolute path of an executable file,
 # checked at load; timeout is whole seconds 1..3600; no other keys.
 printf '#!/bin/sh\nexit 0\n' >"$T/handler.sh"
@@ -185,7 +195,7 @@ else
 fi
 
 # Positive control: the same skeleton with nothing wrong serves and stops.
-mkcfg "${res[@]}" ${DIRECT_IO_LINE:+"$DIRECT_IO_LINE"} "${node[@]}" \
+mkcfg "${res[@]}" ${DIRECT_IO_LINE:+"$DIRECT_IO_LINE"} "${node[@]}" "cpu = any" \
 	"[handlers]" "on-split-brain = $T/handler.sh" "timeout = 5"
 start_repd "$cfg"
 wait_ready "nbd://127.0.0.1:$port/r0"

@@ -178,6 +178,14 @@ if [[ -n ${INTEROP_BUSY_POLL:-} ]]; then
 	log "note: INTEROP_BUSY_POLL=$INTEROP_BUSY_POLL, configs use busy-poll"
 	BUSY_POLL_LINE="busy-poll = $INTEROP_BUSY_POLL"
 fi
+# INTEROP_CPU=N: configs say cpu = N, and before a stop every thread of
+# repd, io_uring's workers among them (at least one), must be allowed on
+# CPU N alone.
+CPU_LINE=
+if [[ -n ${INTEROP_CPU:-} ]]; then
+	log "note: INTEROP_CPU=$INTEROP_CPU, configs pin repd with cpu = $INTEROP_CPU"
+	CPU_LINE="cpu = $INTEROP_CPU"
+fi
 
 # --------------------------------------------------------------- ports, config
 
@@ -223,6 +231,7 @@ write_config() {
 		echo "description = repd interop test"
 		[[ -n $DIRECT_IO_LINE ]] && echo "$DIRECT_IO_LINE"
 		[[ -n $BUSY_POLL_LINE ]] && echo "$BUSY_POLL_LINE"
+		[[ -n $CPU_LINE ]] && echo "$CPU_LINE"
 		for l in "$@"; do echo "$l"; done
 		echo
 		echo "[node alpha]"
@@ -338,6 +347,7 @@ wait_ready() {
 # within SECONDS (default 15) and metadata that records a clean shutdown.
 stop_repd() {
 	local secs=${1:-15}
+	[[ -z $CPU_LINE || $INTEROP_SERVER != repd ]] || check_pinned "$REPD_PID"
 	stop_pid "$REPD_PID" "$secs"
 	((STOP_STATUS == 0)) ||
 		fail "server PID $REPD_PID: exit status $STOP_STATUS after SIGTERM, want 0 within ${secs}s"
@@ -346,6 +356,21 @@ stop_repd() {
 		grep -Eq 'busy-poll: [1-9][0-9]* spins found work' "$REPD_LOG" ||
 			fail "busy-poll set but no spin found work: $(grep busy-poll "$REPD_LOG")"
 	fi
+}
+
+# check_pinned PID: each thread of PID may run on CPU $INTEROP_CPU only,
+# and one of them is an io_uring worker (iou-wrk-*: the page-cache path ran).
+check_pinned() {
+	local t comm cpus nwrk=0
+	for t in /proc/$1/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue	# thread gone
+		cpus=$(awk '/^Cpus_allowed_list:/ { print $2 }' "$t/status" 2>/dev/null) || continue
+		[[ -z $cpus || $cpus == "$INTEROP_CPU" ]] ||
+			fail "thread $comm of repd may run on CPUs $cpus, want $INTEROP_CPU alone (cpu = $INTEROP_CPU)"
+		[[ $comm != iou-wrk-* ]] || nwrk=$((nwrk + 1))
+	done
+	((nwrk > 0)) || fail "cpu = $INTEROP_CPU: no io_uring worker thread to check"
+	log "cpu = $INTEROP_CPU: repd and its $nwrk io_uring worker(s) run on CPU $INTEROP_CPU only"
 }
 
 # check_clean_md CONFIG: repctl dump-md shows the clean-shutdown flag.

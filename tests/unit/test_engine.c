@@ -1,10 +1,12 @@
 /*
  * CUnit tests of the event loop's busy polling (replicator/engine.c): when
- * it spins, when it must not, and how misses back it off. Real io_uring on
- * socket pairs and pipes; every wait is bounded by a timeout operation.
+ * it spins, when it must not, and how misses back it off; and pinning the
+ * loop to one CPU. Real io_uring on socket pairs and pipes; every wait is
+ * bounded by a timeout operation.
  */
 #undef NDEBUG
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -193,6 +195,61 @@ static void test_misses_back_off(void)
 	engine_free(e);
 }
 
+/* The first CPU this process may run on. */
+static unsigned first_allowed_cpu(const cpu_set_t *set)
+{
+	unsigned cpu;
+
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, set))
+			return cpu;
+	CU_FAIL_FATAL("no CPU in our affinity mask");
+	return 0;
+}
+
+/*
+ * Pinned, the loop runs on that CPU alone, and it no longer spins for a
+ * worker's completion: the worker needs the CPU the spin would hold.
+ */
+static void test_pin_cpu(void)
+{
+	struct engine *e = new_engine(1000);
+	cpu_set_t before, after;
+	unsigned cpu;
+
+	CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(before), &before) == 0);
+	cpu = first_allowed_cpu(&before);
+	CU_ASSERT_EQUAL_FATAL(engine_pin_cpu(e, cpu), 0);
+	CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(after), &after) == 0);
+	CU_ASSERT_EQUAL(CPU_COUNT(&after), 1);
+	CU_ASSERT(CPU_ISSET(cpu, &after));
+	/* the same page-cache read test_spin_for_page_cache_io spins for */
+	CU_ASSERT_EQUAL(read_pipe(e, false).hits, 0);
+	CU_ASSERT_EQUAL(engine_spin_stats(e).misses, 0);
+	/* a ready socket, with no worker busy, is still spun for */
+	CU_ASSERT_EQUAL(recv_ready(e).hits, 1);
+	engine_free(e);
+	CU_ASSERT(sched_setaffinity(0, sizeof(before), &before) == 0);
+}
+
+/* A CPU past the mask's size, or one we may not use: -EINVAL, unpinned. */
+static void test_pin_cpu_rejects_missing_cpu(void)
+{
+	struct engine *e = new_engine(0);
+	cpu_set_t before, after;
+	unsigned cpu;
+
+	CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(before), &before) == 0);
+	CU_ASSERT_EQUAL(engine_pin_cpu(e, CPU_SETSIZE), -EINVAL);
+	for (cpu = CPU_SETSIZE - 1; cpu > 0 && CPU_ISSET(cpu, &before); cpu--)
+		;
+	if (!CPU_ISSET(cpu, &before))
+		CU_ASSERT_EQUAL(engine_pin_cpu(e, cpu), -EINVAL);
+	CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(after), &after) == 0);
+	CU_ASSERT(CPU_EQUAL(&before, &after));
+	engine_free(e);
+}
+
 int main(void)
 {
 	static const struct cunit_test tests[] = {
@@ -204,6 +261,9 @@ int main(void)
 		{ "device descriptor table is bounded",
 		  test_device_fd_table_is_bounded },
 		{ "misses back off, a hit resets", test_misses_back_off },
+		{ "pinned to one CPU, no spin for workers", test_pin_cpu },
+		{ "pinning to a missing CPU fails",
+		  test_pin_cpu_rejects_missing_cpu },
 	};
 
 	return cunit_main("engine", tests, sizeof(tests) / sizeof(tests[0]));
