@@ -180,8 +180,11 @@ if [[ -n ${INTEROP_BUSY_POLL:-} ]]; then
 fi
 # INTEROP_CPU=N: configs say cpu = N, and before a stop every thread of
 # repd, io_uring's workers among them (at least one), must be allowed on
-# CPU N alone.
+# CPU N alone. "first": the first CPU this test may run on.
 CPU_LINE=
+if [[ ${INTEROP_CPU:-} == first ]]; then
+	INTEROP_CPU=$(awk '/^Cpus_allowed_list:/ { sub(/[-,].*/, "", $2); print $2 }' /proc/self/status)
+fi
 if [[ -n ${INTEROP_CPU:-} ]]; then
 	log "note: INTEROP_CPU=$INTEROP_CPU, configs pin repd with cpu = $INTEROP_CPU"
 	CPU_LINE="cpu = $INTEROP_CPU"
