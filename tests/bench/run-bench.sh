@@ -134,7 +134,7 @@ nbd_configs=(repd-direct repd-buffered repd-buffered-poll qemu-nbd-iouring nbdki
 # compared like for like. Not run unless --configs names them.
 pinned_configs=(repd-direct-cpu repd-buffered-cpu nbdkit-cpu nbd-server-cpu
                 qemu-nbd-iouring-cpu)
-pin_cpu=$(($(nproc) - 1))
+pin_cpu=$(awk '/^Cpus_allowed_list:/ { n = split($2, a, /[-,]/); print a[n] }' /proc/self/status)
 wanted() { [ -z "$configs" ] || [[ ",$configs," == *",$1,"* ]]; }
 stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
 md() { "$REPCTL" create-md --config "$1" --node "$2" --force >/dev/null; }
