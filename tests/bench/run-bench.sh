@@ -19,6 +19,8 @@
 # Configs ending in -cpu (repd-direct-cpu, repd-buffered-cpu: busy-poll 50,
 # nbdkit-cpu, nbd-server-cpu, qemu-nbd-iouring-cpu) run on one CPU, repd by
 # its `cpu` key, the peers under taskset; only when --configs names them.
+# nbdkit-null (opt-in too) is a reference, not a peer: a server that keeps
+# nothing, the client's and loopback's ceiling on this machine.
 # Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
 # eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
 set -euo pipefail
@@ -134,6 +136,10 @@ nbd_configs=(repd-direct repd-buffered repd-buffered-poll qemu-nbd-iouring nbdki
 # compared like for like. Not run unless --configs names them.
 pinned_configs=(repd-direct-cpu repd-buffered-cpu nbdkit-cpu nbd-server-cpu
                 qemu-nbd-iouring-cpu)
+# Opt-in reference, not a peer: nbdkit's null plugin keeps nothing, so its
+# figures are the most that the fio client and loopback TCP carry on this
+# machine with the server doing no I/O at all (the ceiling for any ratio).
+ref_configs=(nbdkit-null)
 pin_cpu=$(awk '/^Cpus_allowed_list:/ { n = split($2, a, /[-,]/); print a[n] }' /proc/self/status)
 wanted() { [ -z "$configs" ] || [[ ",$configs," == *",$1,"* ]]; }
 stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
@@ -149,7 +155,9 @@ for round in $(seq "$rounds"); do
     # speed drifts within a run, by 2x at times on this VM)
     list=()
     for c in "${nbd_configs[@]}"; do wanted "$c" && list+=("$c"); done
-    for c in "${pinned_configs[@]}"; do [ -n "$configs" ] && wanted "$c" && list+=("$c"); done
+    for c in "${pinned_configs[@]}" "${ref_configs[@]}"; do
+      [ -n "$configs" ] && wanted "$c" && list+=("$c")
+    done
     for i in "${!list[@]}"; do
       c=${list[$(((i + round - 1) % ${#list[@]}))]}
       case "$c" in
@@ -161,6 +169,12 @@ for round in $(seq "$rounds"); do
           repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
           busy_poll=0 cpu=any
           evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
+          wait_nbd "nbd://127.0.0.1:$p/" "$pid"
+          run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"
+          stop "$pid" ;;
+        nbdkit-null)
+          nbdkit -f -i 127.0.0.1 -p "$p" null size="$size" >"$dir/null.log" 2>&1 &
+          pid=$!; pids+=("$pid")
           wait_nbd "nbd://127.0.0.1:$p/" "$pid"
           run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"
           stop "$pid" ;;
