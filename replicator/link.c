@@ -146,6 +146,12 @@ struct link {
 	/* REPD_TEST_FAIL_PEER_FLUSH_AFTER=N (tests only): the fdatasync of
 	 * the primary's FLUSHes fails with EIO here after N succeeded */
 	uint64_t fail_flush_after, flushed;
+	/* REPD_TEST_HOLD_APPLY_AFTER=N (tests only): the primary's writes
+	 * after the first N are never applied nor answered, as on a node
+	 * that hangs with a request half done: a test kills it there to
+	 * lose a connection at a chosen request
+	 * (tests/repl/resync-checksum-reconnect.sh) */
+	uint64_t hold_apply_after, started;
 	/* the first failed fdatasync of a peer FLUSH: Linux reports a
 	 * writeback error once, so a later fdatasync returning 0 would vouch
 	 * for writes that were lost. Every later FLUSH fails with it, until
@@ -690,6 +696,13 @@ static void sec_exec(struct sec_io *io)
 		return;
 	}
 	io->stage = SEC_WRITING;
+	if (l->hold_apply_after && l->started++ >= l->hold_apply_after) {
+		/* stays active: later overlapping writes and FLUSHes wait */
+		log_msg(LOG_WARNING, "test hook: holding %s(%" PRIu64 ", %"
+			PRIu64 ") seq %" PRIu64 ", never applied",
+			peer_type_name(io->type), io->off, io->len, io->seq);
+		return;
+	}
 	io->sreq = (struct store_req){
 		.eng = l->p.eng, .st = l->p.store, .zeroes = l->zeroes,
 		.type = io->type == PEER_DATA ? STORE_REQ_WRITE :
@@ -2165,6 +2178,8 @@ int link_new(const struct link_params *p, struct link **ret)
 		"the peer's writes fail here after that many");
 	l->fail_flush_after = test_hook_u64("REPD_TEST_FAIL_PEER_FLUSH_AFTER",
 		"the peer's FLUSHes fail here after that many");
+	l->hold_apply_after = test_hook_u64("REPD_TEST_HOLD_APPLY_AFTER",
+		"the peer's writes after that many hang here, never applied");
 	l->dialer = p->local_id < p->peer_id;
 	netaddr_format(&p->peer_addr, addr, sizeof(addr));
 	snprintf(l->peer_label, sizeof(l->peer_label), "%s (%s)",
