@@ -21,6 +21,15 @@ bounded in count and in time.
       arrives, FLUSH acked after HOLD; logs those requests (arrival time,
       flags, payload sha256) to OUTFILE (JSON) when the primary
       disconnects.
+  late-bitmap HOST PORT SECRET DROP_MIB HOLD SECONDS OUTFILE
+      a secondary "beta" that answers every request at once; it drops
+      its first connection once DROP_MIB MiB of resync data came, and on
+      the second (an interrupted resync: resync-in-progress, the
+      primary's generations) sends its BITMAP exchange HOLD seconds late,
+      one chunk with LAST and granule LATE_BIT set.  Ends when the
+      primary's resync has ended after that (STATE repl = off with its
+      UUID) or after SECONDS; writes what it saw to OUTFILE (JSON) and
+      prints progress lines.
 """
 import hashlib
 import hmac
@@ -579,7 +588,136 @@ def cmd_hold(host, port, secret, hold, holdfile, seconds, outfile):
     return 0
 
 
+# ------------------------------------------------------------ late-bitmap
+
+T_RS_DATA, T_BITMAP, T_STATE = 0x41, 0x43, 0x44
+F_LAST = 0x10
+MD_FLAG_RESYNC_IN_PROGRESS = 1 << 5
+REPL_OFF = 1
+LATE_BIT = 16			# granule 16: 64 KiB, written on conn 1
+
+
+def late_bitmap_hello(pe, secret, md_flags=None):
+    """Handshake as secondary, with the primary's generation UUIDs (its
+    HELLO's, offsets 32 to 63) and md_flags (default: the primary's)."""
+    _, _, _, p = pe.recv_until([T_HELLO])
+    their = parse_hello(p)
+    mine = os.urandom(32)
+    flags = their["md_flags"] if md_flags is None else md_flags
+    h = bytearray(hello_payload(1, their["data_size"], 1, "beta",
+                                their["resource"], mine,
+                                features=their["features"], md_flags=flags))
+    h[32:64] = p[32:64]
+    pe.send(hdr(T_HELLO, HELLO_LEN) + bytes(h))
+    finish_as_secondary(pe, secret, their, mine)
+    return their
+
+
+def late_bitmap_serve(pe, until, on_packet):
+    """Answer requests at once until until() or the primary closes;
+    on_packet(type, seq, payload) sees every request first."""
+    for _ in range(1000000):
+        if until():
+            return
+        try:
+            ptype, flags, seq, p = pe.recv_packet(0.1)
+        except socket.timeout:
+            continue
+        on_packet(ptype, seq, p)
+        if ptype == T_PING:
+            pe.send(hdr(T_PONG, 8, seq) + p)
+        elif ptype in (T_DATA, T_RS_DATA, T_TRIM, T_ZEROES, T_FLUSH):
+            pe.send(hdr(T_ACK_WRITE, 0, seq))
+        elif ptype not in (T_PONG, T_STATE):
+            raise Fail("primary sent unexpected type 0x%02x" % ptype)
+    raise Fail("too many packets")
+
+
+def write_range(ptype, p):
+    """(offset, length) of a DATA/RS_DATA/TRIM/WRITE_ZEROES payload"""
+    if ptype in (T_DATA, T_RS_DATA):
+        off, raw_len = struct.unpack_from(">QI", p)
+        return off, raw_len
+    return struct.unpack_from(">QQ", p)
+
+
+def cmd_late_bitmap(host, port, secret, drop_mib, hold, seconds, outfile):
+    drop, hold, seconds = int(drop_mib) * MiB, float(hold), float(seconds)
+    deadline = time.monotonic() + seconds
+    out = {"conn1_bytes": 0, "events": [], "ok": False}
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, int(port)))
+    ls.listen(1)
+
+    def accept():
+        ls.settimeout(max(0.1, deadline - time.monotonic()))
+        s, _ = ls.accept()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return Peer(s)
+
+    def conn1_packet(ptype, seq, p):
+        if ptype in (T_RS_DATA, T_ZEROES):
+            out["conn1_bytes"] += write_range(ptype, p)[1]
+
+    try:
+        # the first connection: a full resync starts; dropped mid-way
+        pe = accept()
+        late_bitmap_hello(pe, secret)
+        late_bitmap_serve(pe, lambda: out["conn1_bytes"] >= drop or
+                          time.monotonic() > deadline, conn1_packet)
+        pe.close()
+        print("conn 1: closed after %d bytes of resync data"
+              % out["conn1_bytes"], flush=True)
+        # the second: an interrupted resync; the BITMAP comes late
+        pe = accept()
+        late_bitmap_hello(pe, secret, md_flags=MD_FLAG_RESYNC_IN_PROGRESS)
+        t0 = time.monotonic()
+        print("conn 2: holding the BITMAP for %.1f s" % hold, flush=True)
+        ev = out["events"]
+        state = {"last": False, "done": False}
+
+        def conn2_packet(ptype, seq, p):
+            if ptype == T_STATE:
+                role, disk, repl = struct.unpack_from(">III", p)
+                ev.append({"t": time.monotonic() - t0, "state": repl,
+                           "seq": seq})
+                if repl == REPL_OFF and seq and state["last"]:
+                    state["done"] = True
+            elif ptype in (T_DATA, T_RS_DATA, T_TRIM, T_ZEROES):
+                off, length = write_range(ptype, p)
+                ev.append({"t": time.monotonic() - t0, "write": [off, length]})
+            elif ptype == T_FLUSH:
+                ev.append({"t": time.monotonic() - t0, "flush": seq})
+
+        late_bitmap_serve(pe, lambda: time.monotonic() - t0 >= hold or
+                          time.monotonic() > deadline, conn2_packet)
+        bits = bytearray(8)
+        bits[LATE_BIT // 8] |= 1 << (LATE_BIT % 8)
+        pe.send(hdr(T_BITMAP, 16 + len(bits), flags=F_LAST) +
+                struct.pack(">QII", 0, 4096, 0) + bytes(bits))
+        state["last"] = True
+        ev.append({"t": time.monotonic() - t0, "bitmap_last": LATE_BIT})
+        print("conn 2: BITMAP sent (LAST, granule %d)" % LATE_BIT, flush=True)
+        late_bitmap_serve(pe, lambda: state["done"] or
+                          time.monotonic() > deadline, conn2_packet)
+        out["ok"] = state["done"]
+        print("conn 2: %s" % ("resync ended" if state["done"] else
+                              "no end of the resync within %.0f s" % seconds),
+              flush=True)
+        pe.close()
+    except (Fail, Closed, socket.timeout) as e:
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        print("FAIL: " + out["error"], flush=True)
+    ls.close()
+    with open(outfile, "w") as f:
+        json.dump(out, f, indent=1)
+    return 0 if out["ok"] else 1
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 9 and sys.argv[1] == "late-bitmap":
+        sys.exit(cmd_late_bitmap(*sys.argv[2:]))
     if len(sys.argv) == 9 and sys.argv[1] == "hold":
         sys.exit(cmd_hold(*sys.argv[2:]))
     if len(sys.argv) == 6 and sys.argv[1] == "client":
