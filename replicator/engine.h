@@ -106,7 +106,9 @@ void engine_read(struct engine *e, struct engine_op *op, int fd, void *buf,
 		 uint32_t len, uint64_t off);
 /* engine_read, but executed in an io_uring worker thread from the start
  * (IOSQE_ASYNC): for large buffered reads, which otherwise wait for the
- * page cache in the loop's own thread, retried page by page. */
+ * page cache in the loop's own thread, retried page by page. Not when
+ * the loop has one CPU (engine_pin_cpu, a one-CPU mask): the workers
+ * would only queue there behind the loop, a plain engine_read. */
 void engine_read_offload(struct engine *e, struct engine_op *op, int fd,
 			 void *buf, uint32_t len, uint64_t off);
 void engine_write(struct engine *e, struct engine_op *op, int fd,

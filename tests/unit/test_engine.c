@@ -1,14 +1,19 @@
 /*
  * CUnit tests of the event loop's busy polling (replicator/engine.c): when
- * it spins, when it must not, and how misses back it off; and pinning the
- * loop to one CPU. Real io_uring on socket pairs and pipes; every wait is
- * bounded by a timeout operation.
+ * it spins, when it must not, and how misses back it off; pinning the loop
+ * to one CPU; and where large reads run. Real io_uring on socket pairs,
+ * pipes and a file; every wait is bounded by a timeout operation.
  */
 #undef NDEBUG
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -232,6 +237,99 @@ static void test_pin_cpu(void)
 	CU_ASSERT(sched_setaffinity(0, sizeof(before), &before) == 0);
 }
 
+/* io_uring worker threads of this process ("iou-wrk-PID" in /proc). */
+static int count_workers(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char path[300], comm[64] = "";
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    strncmp(comm, "iou-wrk", 7) == 0)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * In a fresh child (its own io_uring workers, none yet): an offloaded
+ * 1 MiB read of a cached file, pinned to cpu or not (pin < 0). Exits with
+ * the number of io_uring workers it then has, 100 + step on an error.
+ */
+static int offload_child(int pin)
+{
+	static char buf[1 << 20];
+	char name[] = "/tmp/test_engine.XXXXXX";
+	struct done d = { .op.cb = on_done };
+	struct engine *e = NULL;
+	int fd = mkstemp(name), i, n;
+
+	if (fd < 0)
+		return 101;
+	unlink(name);
+	memset(buf, 0xa5, sizeof(buf));
+	if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+		return 102;
+	if (engine_new(16, &e) < 0)
+		return 103;
+	if (pin >= 0 && engine_pin_cpu(e, (unsigned)pin) < 0)
+		return 104;
+	engine_read_offload(e, &d.op, fd, buf, sizeof(buf), 0);
+	for (i = 0; i < 10 && !d.called; i++)
+		if (engine_run_once(e) < 0)
+			return 105;
+	if (!d.called || d.res != (int)sizeof(buf))
+		return 106;
+	n = count_workers();	/* workers idle for seconds before exiting */
+	engine_free(e);
+	close(fd);
+	return n < 0 ? 107 : n;
+}
+
+static int run_offload_child(int pin)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0)
+		_exit(offload_child(pin));
+	CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+	CU_ASSERT_FATAL(WIFEXITED(status));
+	CU_ASSERT_FATAL(WEXITSTATUS(status) < 100);
+	return WEXITSTATUS(status);
+}
+
+/*
+ * A large read goes to a worker when the loop may use more than one CPU;
+ * pinned, it stays in the loop: a worker could only run on the loop's
+ * CPU, and eight of them doing cold 1 MiB reads starved it.
+ */
+static void test_offload_read_unless_pinned(void)
+{
+	cpu_set_t set;
+
+	CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(set), &set) == 0);
+	if (CPU_COUNT(&set) > 1)
+		CU_ASSERT(run_offload_child(-1) >= 1);
+	CU_ASSERT_EQUAL(run_offload_child((int)first_allowed_cpu(&set)), 0);
+}
+
 /* A CPU past the mask's size, or one we may not use: -EINVAL, unpinned. */
 static void test_pin_cpu_rejects_missing_cpu(void)
 {
@@ -264,6 +362,8 @@ int main(void)
 		{ "pinned to one CPU, no spin for workers", test_pin_cpu },
 		{ "pinning to a missing CPU fails",
 		  test_pin_cpu_rejects_missing_cpu },
+		{ "large reads offloaded unless pinned",
+		  test_offload_read_unless_pinned },
 	};
 
 	return cunit_main("engine", tests, sizeof(tests) / sizeof(tests[0]));
