@@ -663,37 +663,42 @@ const char *config_meta_path(const struct config_node *n)
 	return n->meta.text;
 }
 
+const struct config_value *config_effective(const struct config_value *node,
+					    const struct config_value *res)
+{
+	return node->line ? node : res;
+}
+
 bool config_direct_io(const struct config *cfg, const struct config_node *n)
 {
+	const struct config_value *v = config_effective(&n->direct_io,
+							&cfg->direct_io);
 	bool b = true;
 
-	if (n->direct_io.line)
-		config_parse_bool(n->direct_io.text, &b);
-	else if (cfg->direct_io.line)
-		config_parse_bool(cfg->direct_io.text, &b);
+	if (v->line)
+		config_parse_bool(v->text, &b);
 	return b;
 }
 
 unsigned config_busy_poll_us(const struct config *cfg,
 			     const struct config_node *n)
 {
+	const struct config_value *v = config_effective(&n->busy_poll,
+							&cfg->busy_poll);
 	unsigned us = 0;
 
-	if (n->busy_poll.line)
-		parse_busy_poll(n->busy_poll.text, &us);
-	else if (cfg->busy_poll.line)
-		parse_busy_poll(cfg->busy_poll.text, &us);
+	if (v->line)
+		parse_busy_poll(v->text, &us);
 	return us;
 }
 
 int config_cpu(const struct config *cfg, const struct config_node *n)
 {
+	const struct config_value *v = config_effective(&n->cpu, &cfg->cpu);
 	int cpu = -1;
 
-	if (n->cpu.line)
-		parse_cpu(n->cpu.text, &cpu);
-	else if (cfg->cpu.line)
-		parse_cpu(cfg->cpu.text, &cpu);
+	if (v->line)
+		parse_cpu(v->text, &cpu);
 	return cpu;
 }
 

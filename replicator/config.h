@@ -113,6 +113,11 @@ unsigned config_node_id(const struct config *cfg,
 bool config_initial_primary(const struct config *cfg,
 			    const struct config_node *n);
 
+/* The value that applies to a node: its own if its section sets the key,
+ * else the [resource] one (whose line is 0 when that is unset too). */
+const struct config_value *config_effective(const struct config_value *node,
+					    const struct config_value *res);
+
 /* Effective direct-io setting for a node (node overrides resource). */
 bool config_direct_io(const struct config *cfg, const struct config_node *n);
 

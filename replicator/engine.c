@@ -113,11 +113,13 @@ struct engine_spin_stats engine_spin_stats(const struct engine *e)
 
 int engine_pin_cpu(struct engine *e, unsigned cpu)
 {
-	cpu_set_t set;
+	cpu_set_t set, before;
 	int r;
 
 	if (cpu >= CPU_SETSIZE)
 		return -EINVAL;
+	if (sched_getaffinity(0, sizeof(before), &before) < 0)
+		return -errno;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) < 0)
@@ -125,8 +127,12 @@ int engine_pin_cpu(struct engine *e, unsigned cpu)
 	/* the workers follow: page-cache writes then hand over to a thread
 	 * on this CPU, with no wake-up of another (maybe idle) CPU */
 	r = io_uring_register_iowq_aff(&e->ring, sizeof(set), &set);
-	if (r < 0)
+	if (r < 0) {
+		/* all or nothing: the caller's affinity as it was */
+		if (sched_setaffinity(0, sizeof(before), &before) < 0)
+			return -errno;
 		return r;
+	}
 	e->n_cpus = 1;
 	return 0;
 }

@@ -69,7 +69,7 @@ static int config_error(const struct config *cfg,
 static int apply_cpu(const struct config *cfg, const struct config_node *n,
 		     struct engine *eng)
 {
-	const struct config_value *v = n->cpu.line ? &n->cpu : &cfg->cpu;
+	const struct config_value *v = config_effective(&n->cpu, &cfg->cpu);
 	int cpu = config_cpu(cfg, n);
 	char msg[64];
 	int r;
