@@ -346,7 +346,11 @@ static int parse_cpu(const char *s, int *ret)
 	int r;
 
 	if (strcmp(s, "any") == 0) {
-		*ret = -1;
+		*ret = CONFIG_CPU_ANY;
+		return 0;
+	}
+	if (strcmp(s, "auto") == 0) {
+		*ret = CONFIG_CPU_AUTO;
 		return 0;
 	}
 	r = parse_whole(s, CONFIG_CPU_MAX, &v);
@@ -363,8 +367,8 @@ static int check_cpu(struct config *cfg, const struct config_value *v,
 	if (!v->line || parse_cpu(v->text, &cpu) == 0)
 		return 0;
 	snprintf(err, errlen, "%s:%u: 'cpu' must be a CPU number from 0 to "
-		 "%u or 'any', not '%s'", cfg->path, v->line, CONFIG_CPU_MAX,
-		 v->text);
+		 "%u, 'any' or 'auto', not '%s'", cfg->path, v->line,
+		 CONFIG_CPU_MAX, v->text);
 	return -EINVAL;
 }
 
@@ -695,7 +699,7 @@ unsigned config_busy_poll_us(const struct config *cfg,
 int config_cpu(const struct config *cfg, const struct config_node *n)
 {
 	const struct config_value *v = config_effective(&n->cpu, &cfg->cpu);
-	int cpu = -1;
+	int cpu = CONFIG_CPU_ANY;
 
 	if (v->line)
 		parse_cpu(v->text, &cpu);

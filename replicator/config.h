@@ -127,7 +127,10 @@ unsigned config_busy_poll_us(const struct config *cfg,
 			     const struct config_node *n);
 
 /* Effective cpu setting for a node (node overrides resource): the CPU
- * number, or -1 when neither sets one or it is "any". */
+ * number, CONFIG_CPU_ANY when neither sets one or it is "any", or
+ * CONFIG_CPU_AUTO (one CPU while the load is narrow, see cpu_auto.h). */
+#define CONFIG_CPU_ANY	(-1)
+#define CONFIG_CPU_AUTO	(-2)
 int config_cpu(const struct config *cfg, const struct config_node *n);
 
 #endif /* REPD_CONFIG_H */

@@ -3,9 +3,11 @@
  * prep functions and everything is submitted in one io_uring_enter() per
  * loop iteration together with the wait for completions.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <liburing.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +24,8 @@ struct engine {
 	unsigned n_device_fd;
 	uint64_t busy_poll_ns;		/* 0: always sleep in the kernel */
 	unsigned n_cpus;		/* CPUs this thread may run on */
+	cpu_set_t home;			/* its CPUs before any pinning */
+	bool pinned;			/* by engine_pin_cpu() */
 	unsigned spin_skip;		/* waits to sleep through unspun */
 	unsigned spin_backoff;		/* spin_skip after the next miss */
 	struct engine_spin_stats spin;
@@ -38,13 +42,13 @@ static void ignore_result(struct engine_op *op, int res)
 
 static struct engine_op cancel_sink = { .cb = ignore_result };
 
-/* The CPUs we may run on: under taskset or a cpuset, fewer than online. */
-static long allowed_cpus(void)
+/* The CPUs we may run on (under taskset or a cpuset, fewer than online),
+ * remembered in home for engine_unpin_cpu(). */
+static long allowed_cpus(cpu_set_t *home)
 {
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		return CPU_COUNT(&set);
+	if (sched_getaffinity(0, sizeof(*home), home) == 0)
+		return CPU_COUNT(home);
+	CPU_ZERO(home);
 	return sysconf(_SC_NPROCESSORS_ONLN);
 }
 
@@ -80,7 +84,7 @@ int engine_new(unsigned entries, struct engine **ret)
 		free(e);
 		return r;
 	}
-	n_cpus = allowed_cpus();
+	n_cpus = allowed_cpus(&e->home);
 	e->n_cpus = n_cpus > 1 ? (unsigned)n_cpus : 1;
 	*ret = e;
 	return 0;
@@ -111,6 +115,47 @@ struct engine_spin_stats engine_spin_stats(const struct engine *e)
 	return e->spin;
 }
 
+/*
+ * Move io_uring's existing workers of this process to set. Registering a
+ * worker affinity only reaches workers created afterwards (the kernel
+ * copies the mask at creation), so a loop that pins and unpins itself
+ * while serving moves the live ones by hand. Workers are the threads
+ * named iou-wrk-*; one that exits meanwhile is skipped. 0 or -errno.
+ */
+static int move_workers(const cpu_set_t *set)
+{
+	struct dirent *d;
+	char path[64], comm[32];
+	DIR *dir;
+	int r = 0;
+
+	dir = opendir("/proc/self/task");
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		FILE *f;
+		pid_t tid;
+		bool worker;
+
+		tid = (pid_t)atoi(d->d_name);
+		if (tid <= 0)
+			continue;	/* "." and ".." */
+		snprintf(path, sizeof(path), "/proc/self/task/%d/comm",
+			 (int)tid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;	/* gone */
+		worker = fgets(comm, sizeof(comm), f) &&
+			 strncmp(comm, "iou-wrk-", 8) == 0;
+		fclose(f);
+		if (worker && sched_setaffinity(tid, sizeof(*set), set) < 0 &&
+		    errno != ESRCH && r == 0)
+			r = -errno;
+	}
+	closedir(dir);
+	return r;
+}
+
 int engine_pin_cpu(struct engine *e, unsigned cpu)
 {
 	cpu_set_t set, before;
@@ -127,6 +172,14 @@ int engine_pin_cpu(struct engine *e, unsigned cpu)
 	/* the workers follow: page-cache writes then hand over to a thread
 	 * on this CPU, with no wake-up of another (maybe idle) CPU */
 	r = io_uring_register_iowq_aff(&e->ring, sizeof(set), &set);
+	if (r == 0) {
+		r = move_workers(&set);
+		if (r < 0) {
+			/* the workers go back as they were, as far as can be */
+			if (io_uring_unregister_iowq_aff(&e->ring) == 0)
+				(void)move_workers(&before);
+		}
+	}
 	if (r < 0) {
 		/* all or nothing: the caller's affinity as it was */
 		if (sched_setaffinity(0, sizeof(before), &before) < 0)
@@ -134,7 +187,28 @@ int engine_pin_cpu(struct engine *e, unsigned cpu)
 		return r;
 	}
 	e->n_cpus = 1;
+	e->pinned = true;
 	return 0;
+}
+
+int engine_unpin_cpu(struct engine *e)
+{
+	int r;
+
+	if (!e->pinned)
+		return 0;
+	if (CPU_COUNT(&e->home) == 0)
+		return -ENOSYS;	/* never knew them (see allowed_cpus) */
+	if (sched_setaffinity(0, sizeof(e->home), &e->home) < 0)
+		return -errno;
+	e->n_cpus = (unsigned)CPU_COUNT(&e->home);
+	e->pinned = false;
+	/* new workers may start anywhere, the live ones are moved; if that
+	 * fails they stay on the one CPU: slower, not wrong */
+	r = io_uring_unregister_iowq_aff(&e->ring);
+	if (r == 0)
+		r = move_workers(&e->home);
+	return r;
 }
 
 int engine_add_device_fd(struct engine *e, int fd)

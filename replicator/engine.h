@@ -53,6 +53,10 @@ enum engine_wait {
  */
 int engine_pin_cpu(struct engine *e, unsigned cpu);
 
+/* Undo engine_pin_cpu(): the loop and its workers get back the CPUs the
+ * loop had when it was created. 0 (also when not pinned) or -errno. */
+int engine_unpin_cpu(struct engine *e);
+
 /* At most this many descriptors can be named by engine_add_device_fd(). */
 #define ENGINE_DEVICE_FDS	4
 

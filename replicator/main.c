@@ -522,6 +522,7 @@ int main(int argc, char **argv)
 		.resync_checksum = repl.resync_checksum,
 		.detach_on_io_error = repl.io_error_detach,
 		.on_detach = daemon_on_detach, .detach_ctx = &d,
+		.cpu_auto = config_cpu(&cfg, node) == CONFIG_CPU_AUTO,
 	};
 	r = server_new(&sp, &d.srv);
 	if (r < 0) {
@@ -581,6 +582,12 @@ int main(int argc, char **argv)
 	if (config_cpu(&cfg, node) >= 0)
 		log_msg(LOG_INFO, "cpu: the event loop and its io_uring "
 			"workers run on CPU %d", config_cpu(&cfg, node));
+	else if (config_cpu(&cfg, node) == CONFIG_CPU_AUTO)
+		log_msg(LOG_INFO, "cpu: auto, %s", store.direct ?
+			"which does nothing with direct I/O: the loop stays "
+			"on every CPU" : "the event loop and its io_uring "
+			"workers keep to one CPU while one or two small "
+			"requests are in flight");
 	report_ready(&report_fd, 0);
 	on_tick(&d.tick_op, 0);
 

@@ -24,6 +24,7 @@
 #include <linux/falloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #include "server.h"
 #include "store_req.h"
 #include "clock.h"
+#include "cpu_auto.h"
 #include "rs_ctl.h"
 #include "rs_unflushed.h"
 #include "test_hook.h"
@@ -226,6 +228,8 @@ struct server {
 	/* REPD_TEST_FAIL_IO_AFTER=N (tests only): local data I/O fails with
 	 * EIO after N successes, as a dying disk does */
 	uint64_t fail_after, io_done;
+	bool cpu_auto_on;		/* cpu = auto, and pinning works */
+	struct cpu_auto cpu_auto;
 };
 
 static void conn_process(struct conn *c);
@@ -1621,6 +1625,42 @@ static bool takes_range_lock(uint16_t type)
 	return is_modifying(type) || type == IO_RESYNC || type == IO_VERIFY;
 }
 
+/* cpu = auto: judge the client load, pin or free the loop (cpu_auto.h). */
+static void cpu_auto_step(struct server *srv, const struct nbd_io *io)
+{
+	uint16_t t = io->req.type;
+	uint32_t bytes = t == NBD_CMD_READ || t == NBD_CMD_WRITE ?
+			 io->req.len : 0;
+	enum cpu_auto_action act;
+	int cpu = -1, r;
+
+	act = cpu_auto_admit(&srv->cpu_auto, now_us(),
+			     srv->max_ios - srv->n_free, bytes);
+	if (act == CPU_AUTO_KEEP)
+		return;
+	if (act == CPU_AUTO_PIN) {
+		/* where the loop is now: no migration, warm caches */
+		cpu = sched_getcpu();
+		r = cpu < 0 ? -errno : engine_pin_cpu(srv->eng, (unsigned)cpu);
+	} else {
+		r = engine_unpin_cpu(srv->eng);
+	}
+	if (r < 0) {
+		cpu_auto_failed(&srv->cpu_auto);
+		srv->cpu_auto_on = false;
+		log_errno(LOG_WARNING, r, "cpu = auto: cannot %s the event "
+			  "loop; it stays as it is",
+			  act == CPU_AUTO_PIN ? "pin" : "unpin");
+		return;
+	}
+	if (act == CPU_AUTO_PIN)
+		log_debug("cpu = auto: narrow load, loop and workers on CPU "
+			  "%d", cpu);
+	else
+		log_debug("cpu = auto: wide load, loop and workers on every "
+			  "CPU");
+}
+
 /* Admit a validated, complete request: order it, then execute it. */
 static void io_submit(struct nbd_io *io)
 {
@@ -1628,6 +1668,8 @@ static void io_submit(struct nbd_io *io)
 
 	if (io->conn) {
 		srv->requests++;
+		if (srv->cpu_auto_on)
+			cpu_auto_step(srv, io);
 		io->start_us = 0;
 		if (srv->rs.active) {
 			io->start_us = now_us();
@@ -2110,6 +2152,9 @@ int server_new(const struct server_params *p, struct server **ret)
 	srv->max_ios = p->max_ios;
 	srv->max_conn_ios = p->max_conn_ios;
 	srv->max_conns = p->max_conns;
+	/* O_DIRECT requests never pass through a worker: nothing to gain,
+	 * and pinned, direct I/O at QD1 lost half its rate in our runs */
+	srv->cpu_auto_on = p->cpu_auto && !p->store->direct;
 	/*
 	 * Every context gets a buffer as large as the biggest request we
 	 * advertise. The mapping is NORESERVE and untouched pages cost

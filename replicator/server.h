@@ -32,6 +32,9 @@ struct server_params {
 	bool detach_on_io_error;	/* on-io-error = detach */
 	void (*on_detach)(void *ctx);	/* the disk was detached */
 	void *detach_ctx;
+	bool cpu_auto;			/* cpu = auto: pin the engine's loop
+					 * while the load is narrow (buffered
+					 * stores only) */
 };
 
 /* Allocate the server and its fixed pools. 0 or -errno. */

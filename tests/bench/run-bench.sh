@@ -13,9 +13,11 @@
 # The nbd suite's configurations run in a rotated order each round.
 # --jobs passes nbd-fio a subset of its jobs; --configs runs only the
 # named configs of the nbd suite (repd-direct, repd-buffered,
-# repd-buffered-poll, qemu-nbd-iouring, nbdkit, qemu-nbd, nbd-server), for
-# more rounds of the few that matter on a noisy machine.
-# repd-buffered-poll is repd-buffered with busy-poll = 50 (docs/design.md).
+# repd-buffered-poll, repd-buffered-auto, qemu-nbd-iouring, nbdkit,
+# qemu-nbd, nbd-server), for more rounds of the few that matter on a noisy
+# machine.
+# repd-buffered-poll is repd-buffered with busy-poll = 50 (docs/design.md);
+# repd-buffered-auto adds cpu = auto (one CPU while the load is narrow).
 # Configs ending in -cpu (repd-direct-cpu, repd-buffered-cpu: busy-poll 50,
 # nbdkit-cpu, nbd-server-cpu, qemu-nbd-iouring-cpu) run on one CPU, repd by
 # its `cpu` key, the peers under taskset; only when --configs names them.
@@ -129,8 +131,8 @@ start_repd() {  # start_repd CONF NODE -> pid in $started
   "$REPD" --config "$1" --node "$2" --foreground >"$dir/repd-$2.log" 2>&1 &
   started=$!; pids+=("$started")
 }
-nbd_configs=(repd-direct repd-buffered repd-buffered-poll qemu-nbd-iouring nbdkit
-             qemu-nbd nbd-server)
+nbd_configs=(repd-direct repd-buffered repd-buffered-poll repd-buffered-auto
+             qemu-nbd-iouring nbdkit qemu-nbd nbd-server)
 # Opt-in configs pinned to one CPU, the last one: repd with `cpu =`, the
 # peers under taskset (the same for their threads), so that pinning is
 # compared like for like. Not run unless --configs names them.
@@ -161,11 +163,12 @@ for round in $(seq "$rounds"); do
     for i in "${!list[@]}"; do
       c=${list[$(((i + round - 1) % ${#list[@]}))]}
       case "$c" in
-        repd-direct|repd-buffered|repd-buffered-poll|repd-direct-cpu|repd-buffered-cpu)
+        repd-direct|repd-buffered|repd-buffered-poll|repd-buffered-auto|repd-direct-cpu|repd-buffered-cpu)
           mode=yes; [ "${c#repd-direct}" = "$c" ] && mode=no
           busy_poll=0
-          [ "$c" = repd-buffered-poll ] || [ "$c" = repd-buffered-cpu ] && busy_poll=50
+          case "$c" in repd-buffered-poll|repd-buffered-auto|repd-buffered-cpu) busy_poll=50 ;; esac
           cpu=any; [ "${c%-cpu}" = "$c" ] || cpu=$pin_cpu
+          [ "$c" = repd-buffered-auto ] && cpu=auto
           repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
           busy_poll=0 cpu=any
           evict "$img"; start_repd "$dir/solo.conf" a; pid=$started

@@ -116,11 +116,14 @@ expect_error busy-poll-negative 3 'busy-poll'
 mkcfg "${res[@]}" "${node[@]}" "busy-poll = 50us"
 expect_error busy-poll-unit-in-node 7 'busy-poll.*microseconds'
 
-# cpu: a CPU number 0..1023 or "any"; one this host lacks fails at start
+# cpu: a CPU number 0..1023, "any" or "auto"; one this host lacks fails at
+# start
 mkcfg "${res[@]}" "cpu = 1024" "${node[@]}"
 expect_error cpu-too-high 3 'cpu.*0 to 1023'
 mkcfg "${res[@]}" "${node[@]}" "cpu = first"
-expect_error cpu-not-a-number 7 "cpu.*'any'"
+expect_error cpu-not-a-number 7 "cpu.*'any' or 'auto'"
+mkcfg "${res[@]}" "${node[@]}" "cpu = Auto"
+expect_error cpu-auto-is-lower-case 7 "cpu.*'any' or 'auto', not 'Auto'"
 if (($(nproc --all) < 1024)); then
 	mkcfg "${res[@]}" "cpu = 1023" "${node[@]}"
 	expect_error cpu-missing 3 'cpu: cannot run on CPU 1023: Invalid argument'
