@@ -261,6 +261,11 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_u64(o, "nbd_connections", ss.conns);
 	add_u64(o, "in_flight", ss.ios_in_flight);
 	add_u64(o, "requests", ss.requests);
+	if (ss.loop_cpu >= 0)
+		add_u64(o, "loop_cpu", (uint64_t)ss.loop_cpu);
+	else
+		json_object_object_add(o, "loop_cpu", NULL);
+	add_u64(o, "cpu_auto_changes", ss.cpu_auto_changes);
 	add_u64(o, "peer_pending", ls.pending);
 	/* on-peer-loss = suspend: held until the peer is back */
 	add_u64(o, "suspended", ls.connected ? 0 : ls.pending);

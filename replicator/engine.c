@@ -25,7 +25,8 @@ struct engine {
 	uint64_t busy_poll_ns;		/* 0: always sleep in the kernel */
 	unsigned n_cpus;		/* CPUs this thread may run on */
 	cpu_set_t home;			/* its CPUs before any pinning */
-	bool pinned;			/* by engine_pin_cpu() */
+	bool pinned;			/* by engine_pin_cpu(), */
+	unsigned pin_cpu;		/* to this CPU */
 	unsigned spin_skip;		/* waits to sleep through unspun */
 	unsigned spin_backoff;		/* spin_skip after the next miss */
 	struct engine_spin_stats spin;
@@ -188,6 +189,7 @@ int engine_pin_cpu(struct engine *e, unsigned cpu)
 	}
 	e->n_cpus = 1;
 	e->pinned = true;
+	e->pin_cpu = cpu;
 	return 0;
 }
 
@@ -209,6 +211,11 @@ int engine_unpin_cpu(struct engine *e)
 	if (r == 0)
 		r = move_workers(&e->home);
 	return r;
+}
+
+int engine_pinned_cpu(const struct engine *e)
+{
+	return e->pinned ? (int)e->pin_cpu : -1;
 }
 
 int engine_add_device_fd(struct engine *e, int fd)

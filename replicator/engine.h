@@ -57,6 +57,9 @@ int engine_pin_cpu(struct engine *e, unsigned cpu);
  * loop had when it was created. 0 (also when not pinned) or -errno. */
 int engine_unpin_cpu(struct engine *e);
 
+/* The CPU engine_pin_cpu() put the loop on, or -1 when not pinned. */
+int engine_pinned_cpu(const struct engine *e);
+
 /* At most this many descriptors can be named by engine_add_device_fd(). */
 #define ENGINE_DEVICE_FDS	4
 

@@ -230,6 +230,7 @@ struct server {
 	uint64_t fail_after, io_done;
 	bool cpu_auto_on;		/* cpu = auto, and pinning works */
 	struct cpu_auto cpu_auto;
+	uint64_t cpu_auto_changes;	/* pins and unpins carried out */
 };
 
 static void conn_process(struct conn *c);
@@ -1653,6 +1654,7 @@ static void cpu_auto_step(struct server *srv, const struct nbd_io *io)
 			  act == CPU_AUTO_PIN ? "pin" : "unpin");
 		return;
 	}
+	srv->cpu_auto_changes++;
 	if (act == CPU_AUTO_PIN)
 		log_debug("cpu = auto: narrow load, loop and workers on CPU "
 			  "%d", cpu);
@@ -2303,6 +2305,8 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->conns = srv->n_conns;
 	ret->ios_in_flight = srv->max_ios - srv->n_free;
 	ret->requests = srv->requests;
+	ret->loop_cpu = engine_pinned_cpu(srv->eng);
+	ret->cpu_auto_changes = srv->cpu_auto_changes;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

@@ -91,6 +91,8 @@ struct server_stats {
 	unsigned conns;
 	unsigned ios_in_flight;
 	uint64_t requests;
+	int loop_cpu;			/* the loop's one CPU, -1: not pinned */
+	uint64_t cpu_auto_changes;	/* pins and unpins by cpu = auto */
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */

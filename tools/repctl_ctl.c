@@ -213,6 +213,9 @@ static void print_status(json_object *r, bool verbose)
 		       " awaiting the peer\n", repctl_jint(io, "nbd_connections"),
 		       repctl_jint(io, "in_flight"), repctl_jint(io, "requests"),
 		       repctl_jint(io, "peer_pending"));
+		if (repctl_jobj(io, "loop_cpu"))
+			printf("  cpu: event loop on CPU %" PRId64 "\n",
+			       repctl_jint(io, "loop_cpu"));
 		printf("  metadata: current %s bitmap %s; writes: %" PRId64
 		       " activity-log, %" PRId64 " bitmap, %" PRId64
 		       " superblock\n", repctl_jstr(md, "current_uuid"),

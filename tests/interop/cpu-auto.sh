@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cpu-auto.sh: with cpu = auto (buffered), a lone stream of small writes
 # (fio at queue depth 1) puts repd's event loop and its io_uring workers
-# on one CPU; a wide load (queue depth 16) gives them all their CPUs back.
+# on one CPU; a wide load (queue depth 16) gives them all their CPUs back;
+# repctl status reports each placement (io.loop_cpu, io.cpu_auto_changes).
 # Each phase runs 2 s: the load is judged per 100 ms, and a change needs
 # two windows in a row (replicator/cpu_auto.h).
 . "$(dirname "$0")/lib.sh"
@@ -38,7 +39,17 @@ placement() {
 	echo "$loop $(printf '%s\n' "${wrk[@]}" | sort -u | paste -sd/)"
 }
 
+# status: "LOOP_CPU CHANGES" from repctl status (io.loop_cpu, null: none).
+status() {
+	timeout 10 "$REPCTL" status --config "$CFG" --node alpha --json |
+		"$PYTHON" -c 'import json, sys
+io = json.load(sys.stdin)["io"]
+print("none" if io["loop_cpu"] is None else io["loop_cpu"], io["cpu_auto_changes"])' ||
+		fail "repctl status --json failed"
+}
+
 read -r loop wrk <<<"$(placement)"
+[[ $(status) == "none 0" ]] || fail "at start repctl status says '$(status)', want 'none 0'"
 [[ $loop == "$all" ]] || fail "at start the loop may run on CPUs $loop, want $all (nothing pinned yet)"
 
 load narrow 1
@@ -49,12 +60,14 @@ fi
 read -r loop wrk <<<"$(placement)"
 [[ $loop =~ ^[0-9]+$ ]] || fail "after a queue-depth-1 stream the loop may run on CPUs $loop, want one"
 [[ $wrk == "$loop" ]] || fail "after a queue-depth-1 stream the workers may run on CPUs $wrk, want $loop like the loop"
+[[ $(status) == "$loop 1" ]] || fail "after a queue-depth-1 stream repctl status says '$(status)', want '$loop 1'"
 log "queue depth 1: loop and workers on CPU $loop"
 
 load wide 16
 read -r loop wrk <<<"$(placement)"
 [[ $loop == "$all" ]] || fail "after queue depth 16 the loop may run on CPUs $loop, want $all back"
 [[ $wrk == "$all" ]] || fail "after queue depth 16 the workers may run on CPUs $wrk, want $all back"
+[[ $(status) == "none 2" ]] || fail "after queue depth 16 repctl status says '$(status)', want 'none 2'"
 log "queue depth 16: loop and workers on CPUs $all"
 
 CPU_LINE=	# stop_repd checks a fixed cpu = N only
