@@ -44,8 +44,3 @@ enum cpu_auto_action cpu_auto_admit(struct cpu_auto *a, uint64_t now_us,
 	a->bytes += bytes;
 	return act;
 }
-
-void cpu_auto_failed(struct cpu_auto *a)
-{
-	a->pinned = !a->pinned;
-}

@@ -42,12 +42,9 @@ enum cpu_auto_action {
  * A client request was admitted at now_us with `inflight` requests in
  * flight counting itself, moving `bytes` of data (0 for other than READ
  * and WRITE). Returns what to do now; after PIN or UNPIN the decision in
- * force has changed (call cpu_auto_failed() if carrying it out failed).
+ * force has changed (a caller that cannot carry it out stops calling).
  */
 enum cpu_auto_action cpu_auto_admit(struct cpu_auto *a, uint64_t now_us,
 				    unsigned inflight, uint32_t bytes);
-
-/* Carrying out the last PIN or UNPIN failed: the previous state holds. */
-void cpu_auto_failed(struct cpu_auto *a);
 
 #endif /* REPD_CPU_AUTO_H */

@@ -48,8 +48,10 @@ enum engine_wait {
  * page-cache write goes to a worker thread and back; on one CPU each hand-
  * over is a local switch instead of waking another CPU, which on a virtual
  * machine costs tens of microseconds. Busy polling then never spins while
- * a worker is busy, as the worker needs this CPU. 0 or -errno (-EINVAL:
- * no such CPU, or not one we may use).
+ * a worker is busy, as the worker needs this CPU. Workers that already
+ * exist are moved too. 0 or -errno (-EINVAL: no such CPU, one we may not
+ * use, or a kernel before 6.3 whose workers refuse to move); on an error
+ * nothing has moved.
  */
 int engine_pin_cpu(struct engine *e, unsigned cpu);
 

@@ -1647,8 +1647,7 @@ static void cpu_auto_step(struct server *srv, const struct nbd_io *io)
 		r = engine_unpin_cpu(srv->eng);
 	}
 	if (r < 0) {
-		cpu_auto_failed(&srv->cpu_auto);
-		srv->cpu_auto_on = false;
+		srv->cpu_auto_on = false;	/* no retries, no warning storm */
 		log_errno(LOG_WARNING, r, "cpu = auto: cannot %s the event "
 			  "loop; it stays as it is",
 			  act == CPU_AUTO_PIN ? "pin" : "unpin");

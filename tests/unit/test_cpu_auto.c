@@ -141,22 +141,6 @@ static void test_quiet_keeps_decision(void)
 	CU_ASSERT_EQUAL(changes, 0);
 }
 
-/* A failed pin leaves the previous decision in force, and the next
- * narrow windows ask again. */
-static void test_failed_change_reverts(void)
-{
-	struct cpu_auto a = { 0 };
-	uint64_t now = T0;
-	unsigned w;
-
-	CU_ASSERT_EQUAL_FATAL(until_change(&a, &now, 5, 500, 1, 4096, &w),
-			      CPU_AUTO_PIN);
-	cpu_auto_failed(&a);
-	CU_ASSERT(!a.pinned);
-	CU_ASSERT_EQUAL(until_change(&a, &now, 5, 500, 1, 4096, &w),
-			CPU_AUTO_PIN);
-}
-
 int main(void)
 {
 	static const struct cunit_test tests[] = {
@@ -164,7 +148,6 @@ int main(void)
 		{ "a wide load unpins", test_wide_load_unpins },
 		{ "one odd window is ignored", test_one_odd_window_is_ignored },
 		{ "quiet windows keep the decision", test_quiet_keeps_decision },
-		{ "a failed change reverts", test_failed_change_reverts },
 	};
 
 	return cunit_main("cpu_auto", tests, sizeof(tests) / sizeof(tests[0]));
