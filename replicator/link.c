@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsync_batch.h"
 #include "link.h"
 #include "log.h"
 #include "test_hook.h"
@@ -131,7 +132,8 @@ struct sec_io {
 	bool in_range_list;		/* counted for overlap checks */
 	uint8_t *buf, *zbuf;		/* max_block each */
 	struct store_req sreq;
-	struct engine_op op;		/* FLUSH fdatasync (and its delay) */
+	struct engine_op op;		/* FLUSH delay (test hook) */
+	struct fsync_waiter fw;		/* FLUSH fdatasync */
 	struct link_tx ack_tx, recv_tx;
 };
 
@@ -146,6 +148,9 @@ struct link {
 	/* REPD_TEST_FAIL_PEER_FLUSH_AFTER=N (tests only): the fdatasync of
 	 * the primary's FLUSHes fails with EIO here after N succeeded */
 	uint64_t fail_flush_after, flushed;
+	/* the primary's FLUSHes share fdatasyncs (fsync_batch.h) */
+	struct fsync_batch fsync;
+	struct engine_op fsync_op;
 	/* REPD_TEST_HOLD_APPLY_AFTER=N (tests only): the primary's writes
 	 * after the first N are never applied nor answered, as on a node
 	 * that hangs with a request half done: a test kills it there to
@@ -798,9 +803,9 @@ static void sec_disk_failed(struct link *l, int err)
 	link_send_state(l);
 }
 
-static void on_sec_flushed(struct engine_op *op, int res)
+static void on_sec_flushed(struct fsync_waiter *w, int res)
 {
-	struct sec_io *io = container_of(op, struct sec_io, op);
+	struct sec_io *io = container_of(w, struct sec_io, fw);
 	struct link *l = io->l;
 
 	if (l->fail_flush_after && res >= 0 &&
@@ -813,8 +818,21 @@ static void on_sec_flushed(struct engine_op *op, int res)
 
 static void sec_flush_start(struct sec_io *io)
 {
-	io->op.cb = on_sec_flushed;
-	engine_fsync(io->l->p.eng, &io->op, io->l->p.store->fd, true);
+	io->fw.done = on_sec_flushed;
+	fsync_batch_join(&io->l->fsync, &io->fw);
+}
+
+static void on_store_fsync(struct engine_op *op, int res)
+{
+	fsync_batch_done(&container_of(op, struct link, fsync_op)->fsync, res);
+}
+
+static void start_store_fsync(struct fsync_batch *b)
+{
+	struct link *l = container_of(b, struct link, fsync);
+
+	l->fsync_op.cb = on_store_fsync;
+	engine_fsync(l->p.eng, &l->fsync_op, l->p.store->fd, true);
 }
 
 static void on_sec_flush_delayed(struct engine_op *op, int res)
@@ -2166,6 +2184,7 @@ int link_new(const struct link_params *p, struct link **ret)
 	if (!l)
 		return -ENOMEM;
 	l->p = *p;
+	fsync_batch_init(&l->fsync, start_store_fsync);
 	l->listen_fd = -1;
 	{
 		uint64_t ms = test_hook_u64("REPD_TEST_PEER_FLUSH_DELAY_MS",
@@ -2345,7 +2364,8 @@ bool link_stopped(const struct link *l)
 {
 	return l->stopping && !l->accept_pending && !l->timer_pending &&
 	       !l->dialing && !l->conn && !l->cand && !l->reap &&
-	       l->n_free == l->p.max_ios && !l->pend_head;
+	       l->n_free == l->p.max_ios && !l->pend_head &&
+	       fsync_batch_idle(&l->fsync);
 }
 
 struct link *link_free(struct link *l)

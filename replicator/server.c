@@ -44,6 +44,7 @@
 #include "cpu_auto.h"
 #include "rs_ctl.h"
 #include "rs_unflushed.h"
+#include "fsync_batch.h"
 #include "test_hook.h"
 
 #define RBUF_SIZE	(256u * 1024u)	/* request headers and small payloads */
@@ -84,9 +85,10 @@
 #define VR_FIRST_MAX	8u		/* mismatching offsets remembered */
 
 struct nbd_io {
-	struct engine_op op;		/* READ, FLUSH, CACHE disk op */
+	struct engine_op op;		/* READ, CACHE disk op */
 	struct store_req sreq;		/* local leg of a modifying chunk */
 	struct link_req lreq;		/* peer leg (chunk or FLUSH) */
+	struct fsync_waiter fw;		/* FLUSH: local leg */
 	struct meta_waiter mw;		/* AL wait for the current chunk */
 	struct server *srv;
 	struct conn *conn;		/* owner while not free */
@@ -231,6 +233,9 @@ struct server {
 	bool cpu_auto_on;		/* cpu = auto, and pinning works */
 	struct cpu_auto cpu_auto;
 	uint64_t cpu_auto_changes;	/* pins and unpins carried out */
+	/* FLUSHes share fdatasyncs of the store (fsync_batch.h) */
+	struct fsync_batch fsync;
+	struct engine_op fsync_op;
 };
 
 static void conn_process(struct conn *c);
@@ -765,6 +770,21 @@ static void chunk_begin(struct nbd_io *io)
 	}
 }
 
+static void on_store_fsync(struct engine_op *op, int res)
+{
+	struct server *srv = container_of(op, struct server, fsync_op);
+
+	fsync_batch_done(&srv->fsync, res);
+}
+
+static void start_store_fsync(struct fsync_batch *b)
+{
+	struct server *srv = container_of(b, struct server, fsync);
+
+	srv->fsync_op.cb = on_store_fsync;
+	engine_fsync(srv->eng, &srv->fsync_op, srv->store->fd, true);
+}
+
 /* FLUSH: local fdatasync and the peer's barrier, answered when both end. */
 static void flush_leg_done(struct nbd_io *io)
 {
@@ -777,9 +797,9 @@ static void flush_leg_done(struct nbd_io *io)
 		io_reply(io, 0);
 }
 
-static void on_flush_local(struct engine_op *op, int res)
+static void on_flush_local(struct fsync_waiter *w, int res)
 {
-	struct nbd_io *io = container_of(op, struct nbd_io, op);
+	struct nbd_io *io = container_of(w, struct nbd_io, fw);
 	struct server *srv = io->srv;
 
 	if (res < 0 && io->legs > 1 && can_detach(srv)) {
@@ -834,10 +854,11 @@ static void exec_flush(struct nbd_io *io)
 		flush_leg_done(io);	/* no local leg */
 		return;
 	}
-	/* fdatasync covers every write completed so far, on every
-	 * connection: that is what makes CAN_MULTI_CONN true. */
-	io->op.cb = on_flush_local;
-	engine_fsync(srv->eng, &io->op, srv->store->fd, true);
+	/* an fdatasync started from now on covers every write completed
+	 * so far, on every connection: that is what makes CAN_MULTI_CONN
+	 * true */
+	io->fw.done = on_flush_local;
+	fsync_batch_join(&srv->fsync, &io->fw);
 }
 
 static void on_simple_done(struct engine_op *op, int res)
@@ -2139,6 +2160,7 @@ int server_new(const struct server_params *p, struct server **ret)
 	if (!srv)
 		return -ENOMEM;
 	srv->eng = p->engine;
+	fsync_batch_init(&srv->fsync, start_store_fsync);
 	srv->store = p->store;
 	srv->meta = p->meta;
 	srv->link = p->link;
@@ -2306,6 +2328,8 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->requests = srv->requests;
 	ret->loop_cpu = engine_pinned_cpu(srv->eng);
 	ret->cpu_auto_changes = srv->cpu_auto_changes;
+	ret->flushes = srv->fsync.served;
+	ret->fdatasyncs = srv->fsync.syncs;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# flush-batch.sh: FLUSHes that arrive while an fdatasync runs share the
+# next one (replicator/fsync_batch.h). 64 FLUSHes sent at once from four
+# connections, behind 16 MiB of buffered writes, must all succeed and take
+# far fewer fdatasyncs than 64 (repctl status: io.flushes, io.fdatasyncs);
+# a lone FLUSH still takes one of its own; the data reads back.
+. "$(dirname "$0")/lib.sh"
+require_python_nbd
+[[ $INTEROP_SERVER == repd ]] || skip "repd's own counters"
+
+DIRECT_IO_LINE="direct-io = no"	# dirty pages make each fdatasync last
+img=$T/disk.img
+sparse_image "$img" 64M
+serve "$img" tcp
+
+# counters: "FLUSHES FDATASYNCS" from repctl status --json.
+counters() {
+	timeout 10 "$REPCTL" status --config "$CFG" --node alpha --json |
+		"$PYTHON" -c 'import json, sys
+io = json.load(sys.stdin)["io"]
+print(io["flushes"], io["fdatasyncs"])' ||
+		fail "repctl status --json failed"
+}
+
+[[ $(counters) == "0 0" ]] || fail "at start io.flushes/io.fdatasyncs are '$(counters)', want '0 0'"
+
+timeout 60 "$PYTHON" - "$URI" <<'EOF_PY' || fail "the FLUSH burst failed"
+import random, sys
+import nbd
+
+uri = sys.argv[1]
+hs = []
+for _ in range(4):
+    h = nbd.NBD()
+    h.connect_uri(uri)
+    hs.append(h)
+rnd = random.Random(11)
+MiB = 1 << 20
+data = rnd.randbytes(16 * MiB)
+# 16 MiB of writes left in the page cache: the first fdatasync has work
+for i in range(16):
+    hs[i % 4].pwrite(data[i * MiB:(i + 1) * MiB], i * MiB)
+cookies = []
+for i in range(64):
+    h = hs[i % 4]
+    cookies.append((h, h.aio_flush()))
+for _ in range(20000):
+    busy = [h for h in hs if h.aio_in_flight() > 0]
+    if not busy:
+        break
+    busy[0].poll(1)     # waits up to 1 s for that connection
+else:
+    sys.exit("FAIL: FLUSHes still in flight after 20000 polls")
+for h, c in cookies:    # raises if that FLUSH failed
+    if not h.aio_command_completed(c):
+        sys.exit("FAIL: a FLUSH did not complete")
+if hs[2].pread(16 * MiB, 0) != data:
+    sys.exit("FAIL: the written data does not read back")
+for h in hs:
+    h.shutdown()
+EOF_PY
+
+read -r flushes syncs <<<"$(counters)"
+[[ $flushes == 64 ]] || fail "io.flushes is $flushes after 64 FLUSHes"
+((syncs >= 1 && syncs <= 16)) ||
+	fail "64 FLUSHes sent at once took $syncs fdatasyncs, want at most 16 (shared)"
+log "64 FLUSHes at once: $syncs fdatasyncs"
+
+timeout 30 "$PYTHON" - "$URI" <<'EOF_PY' || fail "the lone FLUSH failed"
+import sys
+import nbd
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+h.pwrite(b"x" * 4096, 0)
+h.flush()
+h.shutdown()
+EOF_PY
+read -r flushes2 syncs2 <<<"$(counters)"
+[[ $flushes2 == 65 && $syncs2 == $((syncs + 1)) ]] ||
+	fail "a lone FLUSH moved the counters to '$flushes2 $syncs2', want '65 $((syncs + 1))'"
+
+stop_repd
+log "PASS"
