@@ -30,6 +30,8 @@ struct engine {
 	unsigned spin_skip;		/* waits to sleep through unspun */
 	unsigned spin_backoff;		/* spin_skip after the next miss */
 	struct engine_spin_stats spin;
+	struct engine_task *tasks;	/* deferred, in order */
+	struct engine_task **tasks_tail;
 };
 
 #define SPIN_BACKOFF_MAX	64u
@@ -85,6 +87,7 @@ int engine_new(unsigned entries, struct engine **ret)
 		free(e);
 		return r;
 	}
+	e->tasks_tail = &e->tasks;
 	n_cpus = allowed_cpus(&e->home);
 	e->n_cpus = n_cpus > 1 ? (unsigned)n_cpus : 1;
 	*ret = e;
@@ -534,12 +537,37 @@ static bool spin_for_events(struct engine *e)
 	return true;
 }
 
+void engine_defer(struct engine *e, struct engine_task *t)
+{
+	if (t->queued)
+		return;
+	t->queued = true;
+	t->next = NULL;
+	*e->tasks_tail = t;
+	e->tasks_tail = &t->next;
+}
+
+/* A task may queue tasks, itself included: they run in this pass too. */
+static void run_tasks(struct engine *e)
+{
+	struct engine_task *t;
+
+	while ((t = e->tasks)) {
+		e->tasks = t->next;
+		if (!e->tasks)
+			e->tasks_tail = &e->tasks;
+		t->queued = false;
+		t->fn(t);
+	}
+}
+
 int engine_run_once(struct engine *e)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
 	int r;
 
+	run_tasks(e);
 	if (spin_for_events(e))
 		r = io_uring_submit(&e->ring);
 	else

@@ -103,8 +103,25 @@ struct engine_spin_stats engine_spin_stats(const struct engine *e);
  */
 int engine_add_device_fd(struct engine *e, int fd);
 
-/* Submit what is queued, wait for at least one completion (or a signal),
- * run the callbacks of every completion available. 0 or -errno. */
+/*
+ * Work to run once, after the callbacks of the current completion batch
+ * and before the next submission: a socket's sends, gathered from many
+ * completions into one sendmsg. Caller-owned, like engine_op.
+ */
+struct engine_task;
+typedef void engine_task_fn(struct engine_task *t);
+struct engine_task {
+	engine_task_fn *fn;
+	struct engine_task *next;	/* private to the engine */
+	bool queued;			/* read-only: waiting to run */
+};
+
+/* Queue t (a no-op if it is queued already). */
+void engine_defer(struct engine *e, struct engine_task *t);
+
+/* Run the deferred tasks (those they queue too), submit what is queued,
+ * wait for at least one completion (or a signal), run the callbacks of
+ * every completion available. 0 or -errno. */
 int engine_run_once(struct engine *e);
 
 /* Operations in flight (queued or submitted, callback not yet run). */

@@ -68,6 +68,7 @@ struct link_conn {
 	unsigned refs;			/* secondary ios that will answer */
 	bool recv_pending, send_pending;
 	struct engine_op recv_op, send_op;
+	struct engine_task send_task;	/* queued packets wait for it */
 	uint8_t *rbuf;
 	size_t rstart, rend;
 	/* a packet whose payload is arriving straight into its buffer */
@@ -239,15 +240,27 @@ static void tx_queue(struct link_conn *c, struct link_tx *t)
 
 static void on_send(struct engine_op *op, int res);
 
+/* Packets queued by one completion batch leave together after it, in
+ * one sendmsg (see conn_send_task). */
 static void conn_kick_send(struct link_conn *c)
 {
-	if (c->send_pending || c->state == LC_CLOSING ||
-	    !sendq_prepare(&c->sendq))
+	if (c->send_pending || c->state == LC_CLOSING || !c->sendq.head)
 		return;
-	c->send_pending = true;
-	c->send_op.cb = on_send;
-	engine_sendmsg(c->l->p.eng, &c->send_op, c->fd, &c->sendq.msg,
-		       MSG_NOSIGNAL);
+	engine_defer(c->l->p.eng, &c->send_task);
+}
+
+static void conn_send_task(struct engine_task *t)
+{
+	struct link_conn *c = container_of(t, struct link_conn, send_task);
+
+	if (!c->send_pending && c->state != LC_CLOSING &&
+	    sendq_prepare(&c->sendq)) {
+		c->send_pending = true;
+		c->send_op.cb = on_send;
+		engine_sendmsg(c->l->p.eng, &c->send_op, c->fd,
+			       &c->sendq.msg, MSG_NOSIGNAL);
+	}
+	conn_maybe_free(c);	/* it waited for this task */
 }
 
 static void tx_sent(struct sendq_item *it, void *arg)
@@ -1892,6 +1905,7 @@ static struct link_conn *conn_new(struct link *l, int fd, int *err)
 	}
 	c->l = l;
 	c->fd = fd;
+	c->send_task.fn = conn_send_task;
 	c->id = ++l->next_conn_id;
 	c->state = LC_HANDSHAKE;
 	c->last_rx_ms = c->last_tx_ms = now_ms();
@@ -2025,7 +2039,7 @@ static void conn_maybe_free(struct link_conn *c)
 	struct link *l = c->l;
 
 	if (c->reaping || c->state != LC_CLOSING || c->recv_pending ||
-	    c->send_pending || c->refs > 0)
+	    c->send_pending || c->send_task.queued || c->refs > 0)
 		return;
 	c->reaping = true;
 	c->reap_next = l->reap;

@@ -135,6 +135,7 @@ struct conn {
 	bool dead;			/* socket unusable: drop replies */
 	bool paused;			/* waiting for request contexts */
 	bool recv_pending, send_pending;
+	struct engine_task send_task;	/* queued replies wait for it */
 	bool reaping;			/* on srv->reap, freed after the batch */
 	struct conn *reap_next;
 	struct nbd_handshake hs;
@@ -1732,14 +1733,29 @@ static void io_submit(struct nbd_io *io)
 
 static void on_send(struct engine_op *op, int res);
 
+/*
+ * Replies queued while a completion batch runs go out together after it,
+ * in one sendmsg per connection (see conn_send_task): fewer segments,
+ * and the client wakes once for all of them.
+ */
 static void conn_kick_send(struct conn *c)
 {
-	if (c->send_pending || c->dead || !sendq_prepare(&c->sendq))
+	if (c->send_pending || c->dead || !c->sendq.head)
 		return;
-	c->send_pending = true;
-	c->send_op.cb = on_send;
-	engine_sendmsg(c->srv->eng, &c->send_op, c->fd, &c->sendq.msg,
-		       MSG_NOSIGNAL);
+	engine_defer(c->srv->eng, &c->send_task);
+}
+
+static void conn_send_task(struct engine_task *t)
+{
+	struct conn *c = container_of(t, struct conn, send_task);
+
+	if (!c->send_pending && !c->dead && sendq_prepare(&c->sendq)) {
+		c->send_pending = true;
+		c->send_op.cb = on_send;
+		engine_sendmsg(c->srv->eng, &c->send_op, c->fd,
+			       &c->sendq.msg, MSG_NOSIGNAL);
+	}
+	conn_maybe_free(c);	/* it waited for this task */
 }
 
 /* Handshake bytes were added to hsout: make sure they are queued. */
@@ -2033,7 +2049,7 @@ static void conn_maybe_free(struct conn *c)
 	bool replies_left = c->sendq.head != NULL;
 
 	if (c->reaping || !c->read_closed || c->recv_pending ||
-	    c->send_pending)
+	    c->send_pending || c->send_task.queued)
 		return;
 	if (c->inflight > 0 || (replies_left && !c->dead))
 		return;
@@ -2092,6 +2108,7 @@ static void conn_new(struct server *srv, int fd, bool is_unix)
 	c->srv = srv;
 	c->fd = fd;
 	c->is_unix = is_unix;
+	c->send_task.fn = conn_send_task;
 	c->id = ++srv->next_conn_id;
 	c->hsout = c->rbuf + RBUF_SIZE;
 	c->hsout_len = nbd_handshake_init(&c->hs, srv->export, c->hsout);

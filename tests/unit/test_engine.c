@@ -1,7 +1,7 @@
 /*
- * CUnit tests of the event loop's busy polling (replicator/engine.c): when
- * it spins, when it must not, and how misses back it off; pinning the loop
- * to one CPU; and where large reads run. Real io_uring on socket pairs,
+ * CUnit tests of the event loop (replicator/engine.c): deferred tasks; its
+ * busy polling: when it spins, when it must not, and how misses back it
+ * off; pinning the loop to one CPU; and where large reads run. Real io_uring on socket pairs,
  * pipes and a file; every wait is bounded by a timeout operation.
  */
 #undef NDEBUG
@@ -101,6 +101,91 @@ static struct engine_spin_stats read_pipe(struct engine *e, bool device)
 	close(p[0]);
 	close(p[1]);
 	return engine_spin_stats(e);
+}
+
+struct task_log {
+	struct engine_task t;
+	struct engine *e;
+	char name;
+	char *order;			/* names appended as tasks run */
+	struct engine_task *then;	/* deferred from this task, once */
+	struct done *recv;		/* a recv this task starts, once */
+	int fd;
+	char buf[8];
+};
+
+static void log_task(struct engine_task *t)
+{
+	struct task_log *l = container_of(t, struct task_log, t);
+
+	CU_ASSERT_FALSE(t->queued);
+	strncat(l->order, &l->name, 1);
+	if (l->then) {
+		engine_defer(l->e, l->then);
+		l->then = NULL;
+	}
+	if (l->recv) {
+		engine_recv(l->e, &l->recv->op, l->fd, l->buf,
+			    sizeof(l->buf), 0);
+		l->recv = NULL;
+	}
+}
+
+/* Tasks run once each, in the order deferred, and what they queue is
+ * submitted in the same turn of the loop. */
+static void test_deferred_tasks_run_before_submit(void)
+{
+	struct engine *e = new_engine(0);
+	struct done d = { .op.cb = on_done };
+	char order[8] = "";
+	struct task_log a = { .t.fn = log_task, .e = e, .name = 'a',
+			      .order = order, .recv = &d };
+	struct task_log b = { .t.fn = log_task, .e = e, .name = 'b',
+			      .order = order };
+	int sv[2];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CU_ASSERT_EQUAL(write(sv[1], "abcd", 4), 4);
+	a.fd = sv[0];
+	engine_defer(e, &a.t);
+	engine_defer(e, &b.t);
+	engine_defer(e, &a.t);		/* queued already: no-op */
+	CU_ASSERT(a.t.queued && b.t.queued);
+	CU_ASSERT_STRING_EQUAL(order, "");
+	CU_ASSERT_EQUAL_FATAL(engine_run_once(e), 0);
+	CU_ASSERT_STRING_EQUAL(order, "ab");
+	CU_ASSERT_FALSE(a.t.queued || b.t.queued);
+	CU_ASSERT(d.called);		/* one run: deferred, submitted, done */
+	CU_ASSERT_EQUAL(d.res, 4);
+	close(sv[0]);
+	close(sv[1]);
+	engine_free(e);
+}
+
+/* A task that defers tasks (itself too) gets them run in the same pass,
+ * before the loop waits. */
+static void test_tasks_deferred_by_tasks_run_at_once(void)
+{
+	struct engine *e = new_engine(0);
+	struct done d = { .op.cb = on_done };
+	char order[8] = "";
+	struct task_log c = { .t.fn = log_task, .e = e, .name = 'c',
+			      .order = order };
+	struct task_log b = { .t.fn = log_task, .e = e, .name = 'b',
+			      .order = order, .then = &c.t };
+	struct task_log a = { .t.fn = log_task, .e = e, .name = 'a',
+			      .order = order, .then = &b.t };
+	struct __kernel_timespec ts;
+
+	/* a again from c: a's own re-queue runs in this pass too */
+	c.then = &a.t;
+	start_timeout(e, &d, &ts);
+	engine_defer(e, &a.t);
+	CU_ASSERT_EQUAL_FATAL(engine_run_once(e), 0);
+	CU_ASSERT_STRING_EQUAL(order, "abca");
+	CU_ASSERT_FALSE(a.t.queued || b.t.queued || c.t.queued);
+	CU_ASSERT(d.called);
+	engine_free(e);
 }
 
 static void test_off_by_default(void)
@@ -447,6 +532,10 @@ static void test_pin_cpu_rejects_missing_cpu(void)
 int main(void)
 {
 	static const struct cunit_test tests[] = {
+		{ "deferred tasks run before the submit",
+		  test_deferred_tasks_run_before_submit },
+		{ "tasks deferred by tasks run at once",
+		  test_tasks_deferred_by_tasks_run_at_once },
 		{ "busy poll is off by default", test_off_by_default },
 		{ "spin finds a ready socket", test_spin_finds_ready_socket },
 		{ "no spin while device I/O is in flight",
