@@ -723,6 +723,7 @@ static void sec_exec(struct sec_io *io)
 	}
 	io->sreq = (struct store_req){
 		.eng = l->p.eng, .st = l->p.store, .zeroes = l->zeroes,
+		.fsync = &l->fsync,
 		.type = io->type == PEER_DATA ? STORE_REQ_WRITE :
 			io->type == PEER_TRIM ? STORE_REQ_TRIM :
 						STORE_REQ_ZEROES,

@@ -731,6 +731,7 @@ static void chunk_exec(struct nbd_io *io)
 	}
 	io->sreq = (struct store_req){
 		.eng = srv->eng, .st = srv->store, .zeroes = srv->zeroes,
+		.fsync = &srv->fsync,
 		.type = store_type_of[r->type], .flags = flags,
 		.off = io->chunk_pos, .len = io->chunk_len, .buf = io->buf,
 		.done = on_local_done,

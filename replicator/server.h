@@ -93,7 +93,8 @@ struct server_stats {
 	uint64_t requests;
 	int loop_cpu;			/* the loop's one CPU, -1: not pinned */
 	uint64_t cpu_auto_changes;	/* pins and unpins by cpu = auto */
-	uint64_t flushes;		/* FLUSHes answered by a local fdatasync */
+	uint64_t flushes;		/* waits for a local fdatasync: FLUSH, FUA
+					 * TRIM/WRITE_ZEROES */
 	uint64_t fdatasyncs;		/* fdatasyncs those took */
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */

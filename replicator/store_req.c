@@ -10,10 +10,24 @@
 
 static void on_step(struct engine_op *op, int res);
 
+static void on_fua_synced(struct fsync_waiter *w, int res)
+{
+	struct store_req *r = container_of(w, struct store_req, fw);
+
+	on_step(&r->op, res);
+}
+
+/* The TRIM or fallocate is done: an fdatasync that starts from here on
+ * makes it durable, the group's next one as well as one of its own. */
 static void fua_sync(struct store_req *r)
 {
 	r->stage = STORE_REQ_FUA_SYNC;
-	engine_fsync(r->eng, &r->op, r->st->fd, true);
+	if (r->fsync) {
+		r->fw.done = on_fua_synced;
+		fsync_batch_join(r->fsync, &r->fw);
+	} else {
+		engine_fsync(r->eng, &r->op, r->st->fd, true);
+	}
 }
 
 static void zero_write_next(struct store_req *r)

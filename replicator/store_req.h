@@ -3,7 +3,8 @@
  * WRITE (FUA as RWF_DSYNC), TRIM (punch hole; a store that cannot is fine,
  * TRIM is a hint) and WRITE_ZEROES (fallocate, or zero bytes written when
  * the store cannot; FAST_ZERO then fails at once with -ENOTSUP), with an
- * fdatasync after TRIM/WRITE_ZEROES when FUA is asked. Shared by the NBD
+ * fdatasync after TRIM/WRITE_ZEROES when FUA is asked: one of its own, or
+ * a share of the caller's group commit (fsync_batch.h). Shared by the NBD
  * server (primary) and the replication link (secondary), as is
  * store_read(), every data-path read of the local store.
  */
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "fsync_batch.h"
 #include "store.h"
 
 enum store_req_type {
@@ -36,6 +38,7 @@ struct store_req {
 	struct engine *eng;		/* borrowed */
 	struct store *st;		/* borrowed */
 	const uint8_t *zeroes;		/* STORE_ZERO_CHUNK zero bytes */
+	struct fsync_batch *fsync;	/* borrowed; NULL: FUA syncs alone */
 	enum store_req_type type;
 	unsigned flags;			/* STORE_REQ_* */
 	uint64_t off, len;
@@ -43,6 +46,7 @@ struct store_req {
 	void (*done)(struct store_req *r, int res); /* 0 or -errno */
 	enum store_req_stage stage;	/* private */
 	uint64_t zero_pos;		/* private */
+	struct fsync_waiter fw;		/* private: in r->fsync */
 };
 
 #define STORE_ZERO_CHUNK (1u << 20)

@@ -5,6 +5,7 @@
 #   tests/bench/run-bench.sh [BUILD_DIR] [--runtime S] [--size SIZE]
 #                            [--suite nbd|repl|all] [--rounds N]
 #                            [--jobs JOB,...] [--configs CONFIG,...]
+#                            [--client-cpu N]
 #
 # nbd:  repd O_DIRECT vs qemu-nbd --cache=none --aio=io_uring; repd
 #       buffered vs nbdkit file and qemu-nbd (writeback); nbd-server.
@@ -22,7 +23,12 @@
 # nbdkit-cpu, nbd-server-cpu, qemu-nbd-iouring-cpu) run on one CPU, repd by
 # its `cpu` key, the peers under taskset; only when --configs names them.
 # nbdkit-null (opt-in too) is a reference, not a peer: a server that keeps
-# nothing, the client's and loopback's ceiling on this machine.
+# nothing, the client's and loopback's ceiling on this machine;
+# nbdkit-null-cpu the same on the -cpu configs' CPU.
+# --client-cpu N runs fio on CPU N only; with the -cpu configs (servers on
+# the last CPU) client and server then each have a CPU of their own, so
+# the figures compare the servers rather than their share of CPUs they
+# split with the client.
 # Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
 # eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
 set -euo pipefail
@@ -30,7 +36,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 shared=${SHARED:-$top/../shared}
 build=$top/build
-runtime=10 size=4G suite=all rounds=1 jobs="" configs=""
+runtime=10 size=4G suite=all rounds=1 jobs="" configs="" client_cpu=""
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then build=$1; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
+    --client-cpu) client_cpu=$2; shift 2 ;;
     *) echo "run-bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +56,17 @@ for t in "$REPD" "$REPCTL" "$shared/bench/nbd-fio" "$shared/bench/serve-baseline
 done
 dir=${BENCH_DIR:-/var/tmp/repd-bench}
 mkdir -p "$dir"
+if [ -n "$client_cpu" ]; then
+  # nbd-fio runs $FIO: a wrapper that confines fio to that CPU
+  taskset -c "$client_cpu" true 2>/dev/null ||
+    { echo "run-bench: --client-cpu $client_cpu: no such CPU here" >&2; exit 2; }
+  real_fio=$(command -v "${FIO:-fio}") ||
+    { echo "run-bench: fio not found" >&2; exit 2; }
+  printf '#!/bin/sh\nexec taskset -c %s %s "$@"\n' "$client_cpu" "$real_fio" \
+    >"$dir/fio-on-cpu"
+  chmod +x "$dir/fio-on-cpu"
+  export FIO=$dir/fio-on-cpu
+fi
 out=$dir/results-$(date +%Y%m%d-%H%M%S).jsonl
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -141,8 +159,10 @@ pinned_configs=(repd-direct-cpu repd-buffered-cpu nbdkit-cpu nbd-server-cpu
 # Opt-in reference, not a peer: nbdkit's null plugin keeps nothing, so its
 # figures are the most that the fio client and loopback TCP carry on this
 # machine with the server doing no I/O at all (the ceiling for any ratio).
-ref_configs=(nbdkit-null)
+ref_configs=(nbdkit-null nbdkit-null-cpu)
 pin_cpu=$(awk '/^Cpus_allowed_list:/ { n = split($2, a, /[-,]/); print a[n] }' /proc/self/status)
+[ "$client_cpu" != "$pin_cpu" ] ||
+  echo "run-bench: note: --client-cpu $client_cpu is also the -cpu configs' CPU" >&2
 wanted() { [ -z "$configs" ] || [[ ",$configs," == *",$1,"* ]]; }
 stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
 md() { "$REPCTL" create-md --config "$1" --node "$2" --force >/dev/null; }
@@ -175,8 +195,9 @@ for round in $(seq "$rounds"); do
           wait_nbd "nbd://127.0.0.1:$p/" "$pid"
           run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"
           stop "$pid" ;;
-        nbdkit-null)
-          nbdkit -f -i 127.0.0.1 -p "$p" null size="$size" >"$dir/null.log" 2>&1 &
+        nbdkit-null|nbdkit-null-cpu)
+          pin=(); [ "${c%-cpu}" = "$c" ] || pin=(taskset -c "$pin_cpu")
+          "${pin[@]}" nbdkit -f -i 127.0.0.1 -p "$p" null size="$size" >"$dir/null.log" 2>&1 &
           pid=$!; pids+=("$pid")
           wait_nbd "nbd://127.0.0.1:$p/" "$pid"
           run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"

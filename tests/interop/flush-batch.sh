@@ -3,7 +3,8 @@
 # next one (replicator/fsync_batch.h). 64 FLUSHes sent at once from four
 # connections, behind 16 MiB of buffered writes, must all succeed and take
 # far fewer fdatasyncs than 64 (repctl status: io.flushes, io.fdatasyncs);
-# a lone FLUSH still takes one of its own; the data reads back.
+# a lone FLUSH still takes one of its own; the data reads back. TRIMs and
+# WRITE_ZEROES with FUA share them the same way.
 . "$(dirname "$0")/lib.sh"
 require_python_nbd
 [[ $INTEROP_SERVER == repd ]] || skip "repd's own counters"
@@ -78,6 +79,59 @@ EOF_PY
 read -r flushes2 syncs2 <<<"$(counters)"
 [[ $flushes2 == 65 && $syncs2 == $((syncs + 1)) ]] ||
 	fail "a lone FLUSH moved the counters to '$flushes2 $syncs2', want '65 $((syncs + 1))'"
+
+# 32 TRIMs and 32 WRITE_ZEROES with FUA at once, behind 16 MiB of dirty
+# pages: each waits for an fdatasync that starts after its fallocate, and
+# they share them (io.flushes counts every wait).
+timeout 60 "$PYTHON" - "$URI" <<'EOF_PY' || fail "the FUA TRIM/WRITE_ZEROES burst failed"
+import random, sys
+import nbd
+
+uri = sys.argv[1]
+hs = []
+for _ in range(4):
+    h = nbd.NBD()
+    h.connect_uri(uri)
+    hs.append(h)
+MiB = 1 << 20
+data = random.Random(12).randbytes(16 * MiB)
+for i in range(16):
+    hs[i % 4].pwrite(data[i * MiB:(i + 1) * MiB], 16 * MiB + i * MiB)
+cookies = []
+for i in range(64):
+    h = hs[i % 4]
+    off = 16 * MiB + i * 256 * 1024          # 64 x 64 KiB, 256 KiB apart
+    if i % 2:
+        c = h.aio_zero(64 * 1024, off, flags=nbd.CMD_FLAG_FUA)
+    else:
+        c = h.aio_trim(64 * 1024, off, flags=nbd.CMD_FLAG_FUA)
+    cookies.append((h, c))
+for _ in range(20000):
+    busy = [h for h in hs if h.aio_in_flight() > 0]
+    if not busy:
+        break
+    busy[0].poll(1)
+else:
+    sys.exit("FAIL: FUA requests still in flight after 20000 polls")
+for h, c in cookies:
+    if not h.aio_command_completed(c):
+        sys.exit("FAIL: a FUA TRIM/WRITE_ZEROES did not complete")
+got = hs[1].pread(16 * MiB, 16 * MiB)
+for i in range(64):
+    a = i * 256 * 1024
+    want = bytearray(data[a:a + 256 * 1024])
+    want[:64 * 1024] = bytes(64 * 1024)
+    if got[a:a + 256 * 1024] != want:
+        sys.exit("FAIL: range %d does not read back trimmed/zeroed" % i)
+for h in hs:
+    h.shutdown()
+EOF_PY
+read -r flushes3 syncs3 <<<"$(counters)"
+[[ $flushes3 == $((flushes2 + 64)) ]] ||
+	fail "64 FUA TRIM/WRITE_ZEROES moved io.flushes from $flushes2 to $flushes3, want +64"
+((syncs3 > syncs2 && syncs3 - syncs2 <= 16)) ||
+	fail "64 FUA TRIM/WRITE_ZEROES at once took $((syncs3 - syncs2)) fdatasyncs, want 1 to 16 (shared)"
+log "64 FUA TRIM/WRITE_ZEROES at once: $((syncs3 - syncs2)) fdatasyncs"
 
 stop_repd
 log "PASS"

@@ -10,8 +10,9 @@ and in time.
   fill URI OFFSET LENGTH KIND [SEED]
       write LENGTH bytes at OFFSET in 256 KiB requests; KIND is text
       (repeated lines, compressible), random, or zero.
-  zero URI OFFSET LENGTH
-      one WRITE_ZEROES (LENGTH may exceed 32 MiB), read back as zeroes.
+  zero URI OFFSET LENGTH [fua]
+      one WRITE_ZEROES (LENGTH may exceed 32 MiB; with fua, the FUA
+      flag), read back as zeroes.
   overlap URI WRITES INFLIGHT RANGES RANGE_SIZE SEED
       keep INFLIGHT aio_pwrite in flight over RANGES ranges of RANGE_SIZE
       bytes that overlap their neighbours by half; each write has its own
@@ -107,12 +108,14 @@ def cmd_fill(uri, off, length, kind, seed="1"):
     h.shutdown()
 
 
-def cmd_zero(uri, off, length):
+def cmd_zero(uri, off, length, fua=""):
     """One WRITE_ZEROES of LENGTH bytes at OFFSET (may exceed the 32 MiB
     block limit: it carries no payload), then reads it back as zeroes."""
     off, length = int(off), int(length)
+    if fua not in ("", "fua"):
+        raise ValueError("the fourth argument is 'fua' or nothing")
     h = connect(uri)
-    h.zero(length, off)
+    h.zero(length, off, flags=nbd.CMD_FLAG_FUA if fua else 0)
     done = 0
     while done < length:
         n = min(4 * MiB, length - done)

@@ -3,7 +3,8 @@
 # A B C; meson runs one per test): start a pair,
 # run fio through the primary (random writes of 4k-256k at queue depth
 # 16, crc32c verify), one 40 MiB WRITE_ZEROES over part of it (more than
-# one 32 MiB chunk; must read back as zeroes), flush, stop the primary then
+# one 32 MiB chunk; must read back as zeroes), a FUA WRITE_ZEROES (both
+# nodes' group commit), flush, stop the primary then
 # the secondary (both must exit 0), and require
 #   - fio: no error, every byte written read back and verified;
 #   - the two data areas identical byte for byte;
@@ -30,6 +31,8 @@ for proto in "$@"; do
 	# a WRITE_ZEROES larger than one 32 MiB chunk, over fio's data
 	nbdpy zero "$(uri alpha)" $((8 * 1048576)) $((40 * 1048576)) ||
 		{ require_alive alpha beta; fail "protocol $proto: 40 MiB WRITE_ZEROES failed"; }
+	nbdpy zero "$(uri alpha)" $((100 * 1048576)) $((1048576)) fua ||
+		{ require_alive alpha beta; fail "protocol $proto: FUA WRITE_ZEROES failed"; }
 	nbd_flush alpha
 	require_alive alpha beta
 	stop_pair
