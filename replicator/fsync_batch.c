@@ -13,11 +13,10 @@ void fsync_batch_init(struct fsync_batch *b,
 /* Start an fdatasync for everything queued, if none is in flight. */
 static void pump(struct fsync_batch *b)
 {
-	if (b->inflight || !b->head)
+	if (b->cur || !b->head)
 		return;
 	b->cur = b->head;
 	b->head = b->tail = NULL;
-	b->inflight = true;
 	b->syncs++;
 	b->start(b);
 }
@@ -37,9 +36,8 @@ void fsync_batch_done(struct fsync_batch *b, int res)
 {
 	struct fsync_waiter *w = b->cur;
 
-	assert(b->inflight);
+	assert(w);
 	b->cur = NULL;
-	b->inflight = false;
 	/* the next batch's fdatasync first: it starts after this one
 	 * ended, which is all its waiters need */
 	pump(b);
@@ -54,5 +52,5 @@ void fsync_batch_done(struct fsync_batch *b, int res)
 
 bool fsync_batch_idle(const struct fsync_batch *b)
 {
-	return !b->inflight && !b->head;
+	return !b->cur && !b->head;
 }

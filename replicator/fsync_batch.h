@@ -32,8 +32,8 @@ struct fsync_waiter {
 
 struct fsync_batch {
 	void (*start)(struct fsync_batch *b);	/* issue one fdatasync */
-	bool inflight;
-	struct fsync_waiter *cur;	/* answered by the one in flight */
+	/* answered by the one in flight; NULL: none in flight */
+	struct fsync_waiter *cur;
 	struct fsync_waiter *head, *tail; /* wait for the next one */
 	uint64_t syncs;			/* fdatasyncs started */
 	uint64_t served;		/* waiters answered */

@@ -150,8 +150,7 @@ struct link {
 	 * the primary's FLUSHes fails with EIO here after N succeeded */
 	uint64_t fail_flush_after, flushed;
 	/* the primary's FLUSHes share fdatasyncs (fsync_batch.h) */
-	struct fsync_batch fsync;
-	struct engine_op fsync_op;
+	struct store_sync fsync;
 	/* REPD_TEST_HOLD_APPLY_AFTER=N (tests only): the primary's writes
 	 * after the first N are never applied nor answered, as on a node
 	 * that hangs with a request half done: a test kills it there to
@@ -723,7 +722,7 @@ static void sec_exec(struct sec_io *io)
 	}
 	io->sreq = (struct store_req){
 		.eng = l->p.eng, .st = l->p.store, .zeroes = l->zeroes,
-		.fsync = &l->fsync,
+		.fsync = &l->fsync.batch,
 		.type = io->type == PEER_DATA ? STORE_REQ_WRITE :
 			io->type == PEER_TRIM ? STORE_REQ_TRIM :
 						STORE_REQ_ZEROES,
@@ -833,20 +832,7 @@ static void on_sec_flushed(struct fsync_waiter *w, int res)
 static void sec_flush_start(struct sec_io *io)
 {
 	io->fw.done = on_sec_flushed;
-	fsync_batch_join(&io->l->fsync, &io->fw);
-}
-
-static void on_store_fsync(struct engine_op *op, int res)
-{
-	fsync_batch_done(&container_of(op, struct link, fsync_op)->fsync, res);
-}
-
-static void start_store_fsync(struct fsync_batch *b)
-{
-	struct link *l = container_of(b, struct link, fsync);
-
-	l->fsync_op.cb = on_store_fsync;
-	engine_fsync(l->p.eng, &l->fsync_op, l->p.store->fd, true);
+	fsync_batch_join(&io->l->fsync.batch, &io->fw);
 }
 
 static void on_sec_flush_delayed(struct engine_op *op, int res)
@@ -2199,7 +2185,7 @@ int link_new(const struct link_params *p, struct link **ret)
 	if (!l)
 		return -ENOMEM;
 	l->p = *p;
-	fsync_batch_init(&l->fsync, start_store_fsync);
+	store_sync_init(&l->fsync, l->p.eng, l->p.store);
 	l->listen_fd = -1;
 	{
 		uint64_t ms = test_hook_u64("REPD_TEST_PEER_FLUSH_DELAY_MS",
@@ -2380,7 +2366,7 @@ bool link_stopped(const struct link *l)
 	return l->stopping && !l->accept_pending && !l->timer_pending &&
 	       !l->dialing && !l->conn && !l->cand && !l->reap &&
 	       l->n_free == l->p.max_ios && !l->pend_head &&
-	       fsync_batch_idle(&l->fsync);
+	       fsync_batch_idle(&l->fsync.batch);
 }
 
 struct link *link_free(struct link *l)

@@ -235,8 +235,7 @@ struct server {
 	struct cpu_auto cpu_auto;
 	uint64_t cpu_auto_changes;	/* pins and unpins carried out */
 	/* FLUSHes share fdatasyncs of the store (fsync_batch.h) */
-	struct fsync_batch fsync;
-	struct engine_op fsync_op;
+	struct store_sync fsync;
 };
 
 static void conn_process(struct conn *c);
@@ -731,7 +730,7 @@ static void chunk_exec(struct nbd_io *io)
 	}
 	io->sreq = (struct store_req){
 		.eng = srv->eng, .st = srv->store, .zeroes = srv->zeroes,
-		.fsync = &srv->fsync,
+		.fsync = &srv->fsync.batch,
 		.type = store_type_of[r->type], .flags = flags,
 		.off = io->chunk_pos, .len = io->chunk_len, .buf = io->buf,
 		.done = on_local_done,
@@ -770,21 +769,6 @@ static void chunk_begin(struct nbd_io *io)
 			  io->req.offset, io->req.len);
 		modify_done(io, r);
 	}
-}
-
-static void on_store_fsync(struct engine_op *op, int res)
-{
-	struct server *srv = container_of(op, struct server, fsync_op);
-
-	fsync_batch_done(&srv->fsync, res);
-}
-
-static void start_store_fsync(struct fsync_batch *b)
-{
-	struct server *srv = container_of(b, struct server, fsync);
-
-	srv->fsync_op.cb = on_store_fsync;
-	engine_fsync(srv->eng, &srv->fsync_op, srv->store->fd, true);
 }
 
 /* FLUSH: local fdatasync and the peer's barrier, answered when both end. */
@@ -860,7 +844,7 @@ static void exec_flush(struct nbd_io *io)
 	 * so far, on every connection: that is what makes CAN_MULTI_CONN
 	 * true */
 	io->fw.done = on_flush_local;
-	fsync_batch_join(&srv->fsync, &io->fw);
+	fsync_batch_join(&srv->fsync.batch, &io->fw);
 }
 
 static void on_simple_done(struct engine_op *op, int res)
@@ -2178,7 +2162,7 @@ int server_new(const struct server_params *p, struct server **ret)
 	if (!srv)
 		return -ENOMEM;
 	srv->eng = p->engine;
-	fsync_batch_init(&srv->fsync, start_store_fsync);
+	store_sync_init(&srv->fsync, p->engine, p->store);
 	srv->store = p->store;
 	srv->meta = p->meta;
 	srv->link = p->link;
@@ -2346,8 +2330,8 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->requests = srv->requests;
 	ret->loop_cpu = engine_pinned_cpu(srv->eng);
 	ret->cpu_auto_changes = srv->cpu_auto_changes;
-	ret->flushes = srv->fsync.served;
-	ret->fdatasyncs = srv->fsync.syncs;
+	ret->flushes = srv->fsync.batch.served;
+	ret->fdatasyncs = srv->fsync.batch.syncs;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

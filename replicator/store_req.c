@@ -115,6 +115,27 @@ void store_req_submit(struct store_req *r)
 	abort();
 }
 
+static void on_store_synced(struct engine_op *op, int res)
+{
+	fsync_batch_done(&container_of(op, struct store_sync, op)->batch, res);
+}
+
+static void start_store_sync(struct fsync_batch *b)
+{
+	struct store_sync *s = container_of(b, struct store_sync, batch);
+
+	s->op.cb = on_store_synced;
+	engine_fsync(s->eng, &s->op, s->st->fd, true);
+}
+
+void store_sync_init(struct store_sync *s, struct engine *eng,
+		     const struct store *st)
+{
+	fsync_batch_init(&s->batch, start_store_sync);
+	s->eng = eng;
+	s->st = st;
+}
+
 void store_read(struct engine *e, const struct store *st,
 		struct engine_op *op, void *buf, uint32_t len, uint64_t off)
 {

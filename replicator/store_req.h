@@ -51,6 +51,18 @@ struct store_req {
 
 #define STORE_ZERO_CHUNK (1u << 20)
 
+/* A node's group commit over its store: the fsync_batch whose
+ * fdatasyncs run through the loop. Join s->batch. */
+struct store_sync {
+	struct fsync_batch batch;
+	struct engine_op op;		/* private */
+	struct engine *eng;		/* borrowed */
+	const struct store *st;		/* borrowed */
+};
+
+void store_sync_init(struct store_sync *s, struct engine *eng,
+		     const struct store *st);
+
 /* Start r (all public fields set). r->done runs once, from the loop. */
 void store_req_submit(struct store_req *r);
 
