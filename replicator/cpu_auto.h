@@ -3,13 +3,15 @@
  * one CPU, from the shape of the client load. Pure: the caller passes the
  * time and pins or unpins (engine_pin_cpu / engine_unpin_cpu).
  *
- * Why: a buffered write goes from the loop to an io_uring worker and back.
- * With one or two requests in flight that hand-over is the request's
- * latency, and on a virtual machine waking another CPU for it costs tens
- * of microseconds; on one CPU it is a local switch (QD1 4k writes: 1.2-1.5x
- * faster). With more requests in flight, or large ones, the second CPU
- * does more good (copies and workers in parallel). So: pinned while the
- * load is a narrow stream of small requests, free otherwise.
+ * Why: with one or two requests in flight, each request is a wake-up of
+ * the loop by the client and of the client by the reply (and of an
+ * io_uring worker and back, for writes the loop does not make itself).
+ * On a virtual machine waking another CPU costs tens of microseconds; on
+ * one CPU the woken side tends to run where its waker is (QD1 4k writes:
+ * 1.2-1.5x faster when writes went to workers, about 3x since the loop
+ * makes them). With more requests in flight, or large ones, the second
+ * CPU does more good (copies and workers in parallel). So: pinned while
+ * the load is a narrow stream of small requests, free otherwise.
  */
 #ifndef REPD_CPU_AUTO_H
 #define REPD_CPU_AUTO_H

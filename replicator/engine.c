@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,9 +33,27 @@ struct engine {
 	struct engine_spin_stats spin;
 	struct engine_task *tasks;	/* deferred, in order */
 	struct engine_task **tasks_tail;
+	uint32_t inline_max;		/* 0: no inline writes */
+	uint64_t inline_stall_ns;	/* longer: the write blocked */
+	uint64_t inline_resume_ns;	/* none before this (a pause) */
+	uint64_t inline_pause_ns;	/* the next pause's length */
+	uint64_t page_size;
+	struct engine_op *inline_done;	/* written inline, in order */
+	struct engine_op **inline_tail;
+	struct engine_inline_stats inl;
 };
 
 #define SPIN_BACKOFF_MAX	64u
+#define INLINE_PAUSE_NS		(100ull * 1000000u)
+#define INLINE_PAUSE_MAX_NS	(3200ull * 1000000u)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Cancels carry no engine_op of their own when the caller passes NULL. */
 static void ignore_result(struct engine_op *op, int res)
@@ -88,6 +107,13 @@ int engine_new(unsigned entries, struct engine **ret)
 		return r;
 	}
 	e->tasks_tail = &e->tasks;
+	e->inline_tail = &e->inline_done;
+	e->inline_max = ENGINE_INLINE_WRITE_MAX;
+	e->inline_stall_ns = ENGINE_INLINE_STALL_NS;
+	e->inline_pause_ns = INLINE_PAUSE_NS;
+	e->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	if (e->page_size == 0 || e->page_size > (1u << 20))
+		e->page_size = 4096;
 	n_cpus = allowed_cpus(&e->home);
 	e->n_cpus = n_cpus > 1 ? (unsigned)n_cpus : 1;
 	*ret = e;
@@ -312,6 +338,74 @@ void engine_read_offload(struct engine *e, struct engine_op *op, int fd,
 	start_read(e, op, fd, buf, len, off, true);
 }
 
+void engine_set_inline_writes(struct engine *e, uint32_t max_len,
+			      uint64_t stall_ns)
+{
+	e->inline_max = max_len;
+	e->inline_stall_ns = stall_ns;
+}
+
+struct engine_inline_stats engine_inline_stats(const struct engine *e)
+{
+	return e->inl;
+}
+
+/*
+ * io_uring runs a page-cache write inline only where the filesystem can
+ * promise not to block (recent XFS, btrfs, block devices); on ext4 every
+ * one goes to a worker thread and its result comes back to the loop: two
+ * hand-overs between threads, each a wake-up of another CPU, for a copy
+ * of a few microseconds. So the loop writes such pages itself, with the one
+ * syscall it makes outside io_uring; the callback still runs from
+ * engine_run_once(), after the completion batch, like any other.
+ *
+ * Only whole pages (a partial one may have to be read first), at most
+ * inline_max bytes (larger copies are worth a second CPU), and no
+ * RWF_DSYNC (it waits for the disk). A write can still block, on dirty-
+ * page throttling above all; one that took longer than inline_stall_ns
+ * pauses inline writes, so that the loop keeps serving while workers
+ * wait instead. A failed or short write is left to io_uring, which
+ * retries it and reports the error.
+ */
+static bool write_inline(struct engine *e, struct engine_op *op)
+{
+	struct iovec iov = { .iov_base = op->buf, .iov_len = op->len };
+	uint64_t start, took;
+	ssize_t n;
+
+	if (op->len == 0 || op->len > e->inline_max || op->rw_flags ||
+	    ((op->off | op->len) & (e->page_size - 1)) ||
+	    is_device_fd(e, op->fd))
+		return false;
+	start = now_ns();
+	if (start < e->inline_resume_ns)
+		return false;
+	n = pwritev2(op->fd, &iov, 1, (off_t)op->off, 0);
+	took = now_ns() - start;
+	if (took > e->inline_stall_ns) {
+		e->inl.stalls++;
+		e->inline_resume_ns = start + took + e->inline_pause_ns;
+		e->inline_pause_ns *= 2;
+		if (e->inline_pause_ns > INLINE_PAUSE_MAX_NS)
+			e->inline_pause_ns = INLINE_PAUSE_MAX_NS;
+	} else {
+		e->inline_pause_ns = INLINE_PAUSE_NS;
+	}
+	if (n <= 0)
+		return false;
+	e->inl.writes++;
+	if ((size_t)n < op->len) {
+		op->done = (uint32_t)n;
+		return false;
+	}
+	op->done = op->len;
+	op->next = NULL;
+	*e->inline_tail = op;
+	e->inline_tail = &op->next;
+	e->inflight++;
+	return true;
+}
+
 void engine_write(struct engine *e, struct engine_op *op, int fd,
 		  const void *buf, uint32_t len, uint64_t off, int rw_flags)
 {
@@ -322,7 +416,25 @@ void engine_write(struct engine *e, struct engine_op *op, int fd,
 	op->done = 0;
 	op->off = off;
 	op->rw_flags = rw_flags;
-	prep_rw(e, op);
+	if (!write_inline(e, op))
+		prep_rw(e, op);
+}
+
+/* The callbacks of the writes made inline so far; those they make wait
+ * for the next turn. */
+static void finish_inline(struct engine *e)
+{
+	struct engine_op *op = e->inline_done;
+
+	e->inline_done = NULL;
+	e->inline_tail = &e->inline_done;
+	while (op) {
+		struct engine_op *next = op->next;
+
+		e->inflight--;
+		op->cb(op, (int)op->len);
+		op = next;
+	}
 }
 
 void engine_fsync(struct engine *e, struct engine_op *op, int fd,
@@ -473,14 +585,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Before sleeping in the kernel, watch the rings for up to busy_poll_ns.
  * Where waking an idle CPU is dear (a VM's halted vCPU costs tens of
@@ -568,7 +672,9 @@ int engine_run_once(struct engine *e)
 	int r;
 
 	run_tasks(e);
-	if (spin_for_events(e))
+	if (e->inline_done)
+		r = io_uring_submit(&e->ring);	/* callbacks to run: no wait */
+	else if (spin_for_events(e))
 		r = io_uring_submit(&e->ring);
 	else
 		r = io_uring_submit_and_wait(&e->ring, 1);
@@ -585,5 +691,6 @@ int engine_run_once(struct engine *e)
 		dispatch(e, op, cqe->res);
 	}
 	io_uring_cq_advance(&e->ring, seen);
+	finish_inline(e);
 	return 0;
 }

@@ -77,6 +77,7 @@ struct engine_op {
 	uint32_t len;			/* total bytes */
 	uint32_t done;			/* bytes moved so far */
 	uint64_t off;
+	struct engine_op *next;		/* done inline, callback pending */
 };
 
 /* Create the loop with room for `entries` SQEs. 0 or -errno. Allocates. */
@@ -96,6 +97,27 @@ struct engine_spin_stats {
 	uint64_t hits, misses, skipped;
 };
 struct engine_spin_stats engine_spin_stats(const struct engine *e);
+
+/*
+ * Page-cache writes the loop makes itself (see engine.c): writes of whole
+ * pages, at most max_len bytes, without RWF_DSYNC, on descriptors not
+ * named by engine_add_device_fd(). One that takes longer than stall_ns
+ * (it blocked: dirty-page throttling, a read of metadata) sends the next
+ * ones to io_uring's workers for a while. max_len 0: every write goes
+ * through io_uring. The defaults are ENGINE_INLINE_WRITE_MAX and
+ * ENGINE_INLINE_STALL_NS.
+ */
+#define ENGINE_INLINE_WRITE_MAX	(64u << 10)
+#define ENGINE_INLINE_STALL_NS	250000u
+void engine_set_inline_writes(struct engine *e, uint32_t max_len,
+			      uint64_t stall_ns);
+
+/* Writes made inline, and of those the ones that blocked (each pauses
+ * inline writes: 100 ms, doubled while they keep blocking, up to 3.2 s). */
+struct engine_inline_stats {
+	uint64_t writes, stalls;
+};
+struct engine_inline_stats engine_inline_stats(const struct engine *e);
 
 /*
  * Reads and writes on fd wait for the device (it is O_DIRECT): no spinning

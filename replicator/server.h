@@ -96,6 +96,8 @@ struct server_stats {
 	uint64_t flushes;		/* waits for a local fdatasync: FLUSH, FUA
 					 * TRIM/WRITE_ZEROES */
 	uint64_t fdatasyncs;		/* fdatasyncs those took */
+	uint64_t inline_writes;		/* page-cache writes the loop made */
+	uint64_t inline_stalls;		/* of those, ones that blocked */
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */

@@ -4,7 +4,9 @@
 # on one CPU; a wide load (queue depth 16) gives them all their CPUs back;
 # repctl status reports each placement (io.loop_cpu, io.cpu_auto_changes).
 # Each phase runs 2 s: the load is judged per 100 ms, and a change needs
-# two windows in a row (replicator/cpu_auto.h).
+# two windows in a row (replicator/cpu_auto.h). Small writes are made by
+# the loop itself (engine.c), so a first phase of 1 MiB writes, a wide
+# load, starts the workers that pinning must then move.
 . "$(dirname "$0")/lib.sh"
 require_cmd fio
 [[ $INTEROP_SERVER == repd ]] || skip "repd's own CPU placement"
@@ -17,10 +19,10 @@ img=$T/disk.img
 sparse_image "$img" 64M
 serve "$img" tcp
 
-# load NAME DEPTH: 2 s of 4k random writes at that queue depth.
+# load NAME DEPTH [BS]: 2 s of random writes (4k) at that queue depth.
 load() {
 	(cd "$T" && timeout 60 fio --name="$1" --ioengine=nbd --uri="$URI" \
-		--rw=randwrite --bs=4k --iodepth="$2" --size=32M \
+		--rw=randwrite --bs="${3:-4k}" --iodepth="$2" --size=32M \
 		--time_based --runtime=2 --output="$T/$1.log") ||
 		fail "$1: fio exited with status $?"
 }
@@ -51,6 +53,11 @@ print("none" if io["loop_cpu"] is None else io["loop_cpu"], io["cpu_auto_changes
 read -r loop wrk <<<"$(placement)"
 [[ $(status) == "none 0" ]] || fail "at start repctl status says '$(status)', want 'none 0'"
 [[ $loop == "$all" ]] || fail "at start the loop may run on CPUs $loop, want $all (nothing pinned yet)"
+
+load large 2 1M
+read -r loop wrk <<<"$(placement)"
+[[ $wrk != - ]] || fail "after 1 MiB writes repd has no io_uring worker"
+[[ $(status) == "none 0" ]] || fail "after 1 MiB writes repctl status says '$(status)', want 'none 0'"
 
 load narrow 1
 if grep -q 'cpu = auto: cannot pin' "$REPD_LOG"; then

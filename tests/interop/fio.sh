@@ -2,7 +2,8 @@
 # fio.sh: fio's nbd engine writes at random with crc32c verification and
 # reads everything back: 4k at queue depth 16, a mix of sizes from 512 B
 # to 1 MiB (unaligned to repd's O_DIRECT sectors), and two jobs at once
-# (two connections) on disjoint halves.
+# (two connections) on disjoint halves. On the page cache, repctl status
+# must show writes the loop made itself.
 . "$(dirname "$0")/lib.sh"
 require_cmd fio
 
@@ -54,5 +55,18 @@ EOF
 run_fio randwrite-4k 1 --bs=4k --size=32M
 run_fio randwrite-mixed 1 --bssplit=512/10:1536/5:4k/45:16k/20:64k/15:1m/5 --size=48M
 run_fio randwrite-2jobs 2 --bs=4k --numjobs=2 --size=16M --offset_increment=32M
+
+# On the page cache the loop makes whole-page writes of up to 64 KiB
+# itself (replicator/engine.c); repctl status counts them.
+if [[ $INTEROP_SERVER == repd && $DIRECT_IO_LINE == "direct-io = no" ]]; then
+	read -r inl stalls < <(timeout 10 "$REPCTL" status --config "$CFG" \
+		--node alpha --json | "$PYTHON" -c 'import json, sys
+io = json.load(sys.stdin)["io"]
+print(io["inline_writes"], io["inline_stalls"])') ||
+		fail "repctl status --json failed"
+	((inl >= 1000)) || fail "io.inline_writes is '$inl' after the 4k jobs, want >= 1000"
+	((stalls <= inl)) || fail "io.inline_stalls $stalls > io.inline_writes $inl"
+	log "writes made by the loop itself: $inl ($stalls blocked)"
+fi
 
 stop_repd

@@ -1,18 +1,21 @@
 /*
  * CUnit tests of the event loop (replicator/engine.c): deferred tasks; its
  * busy polling: when it spins, when it must not, and how misses back it
- * off; pinning the loop to one CPU; and where large reads run. Real io_uring on socket pairs,
+ * off; pinning the loop to one CPU; where large reads run; and which
+ * page-cache writes the loop makes itself. Real io_uring on socket pairs,
  * pipes and a file; every wait is bounded by a timeout operation.
  */
 #undef NDEBUG
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -529,6 +532,136 @@ static void test_pin_cpu_rejects_missing_cpu(void)
 	engine_free(e);
 }
 
+/* A 64 KiB file of 'a's, unlinked: the target of the inline writes. */
+static int aaa_file(void)
+{
+	static char a[64 << 10];
+	char name[] = "/tmp/test_engine.XXXXXX";
+	int fd = mkstemp(name);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(name);
+	memset(a, 'a', sizeof(a));
+	CU_ASSERT_FATAL(write(fd, a, sizeof(a)) == (ssize_t)sizeof(a));
+	return fd;
+}
+
+/* The byte at off in fd. */
+static char byte_at(int fd, off_t off)
+{
+	char c = 0;
+
+	CU_ASSERT(pread(fd, &c, 1, off) == 1);
+	return c;
+}
+
+/* Write len 'b's at off; true if they were in the file before the loop
+ * ran (made inline), after checking that the callback ran once the loop
+ * did, with the full length, and not before. */
+static bool write_b(struct engine *e, int fd, uint64_t off, uint32_t len,
+		    int rw_flags)
+{
+	static char b[64 << 10];
+	struct done d = { .op.cb = on_done };
+	struct done guard;
+	struct __kernel_timespec ts;
+	bool early;
+
+	memset(b, 'b', sizeof(b));
+	start_timeout(e, &guard, &ts);	/* no wait can hang the test */
+	engine_write(e, &d.op, fd, b, len, off, rw_flags);
+	early = byte_at(fd, (off_t)off) == 'b' &&
+		byte_at(fd, (off_t)(off + len - 1)) == 'b';
+	CU_ASSERT_FALSE(d.called);
+	run_until(e, &d);
+	CU_ASSERT_EQUAL(d.res, (int)len);
+	CU_ASSERT_EQUAL(byte_at(fd, (off_t)off), 'b');
+	CU_ASSERT_EQUAL(byte_at(fd, (off_t)(off + len - 1)), 'b');
+	if (early)	/* nothing but the write was in flight: no wait */
+		CU_ASSERT_FALSE(guard.called);
+	engine_cancel(e, NULL, &guard.op);
+	run_until(e, &guard);
+	return early;
+}
+
+/* Whole pages without RWF_DSYNC are written by the loop itself, before
+ * it turns; the callback still waits for the turn. */
+static void test_inline_page_writes(void)
+{
+	struct engine *e = new_engine(0);
+	int fd = aaa_file();
+
+	CU_ASSERT(write_b(e, fd, 4096, 4096, 0));
+	CU_ASSERT(write_b(e, fd, 0, 64 << 10, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 2);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 0);
+	engine_free(e);
+	close(fd);
+}
+
+/* Part of a page, RWF_DSYNC, an O_DIRECT (device) descriptor, more than
+ * the limit, inline writes switched off: all go through io_uring. */
+static void test_inline_write_exclusions(void)
+{
+	struct engine *e = new_engine(0);
+	int fd = aaa_file(), dev = aaa_file();
+
+	CU_ASSERT_FALSE(write_b(e, fd, 512, 4096, 0));
+	CU_ASSERT_FALSE(write_b(e, fd, 8192, 512, 0));
+	CU_ASSERT_FALSE(write_b(e, fd, 12288, 4096, RWF_DSYNC));
+	CU_ASSERT_EQUAL(engine_add_device_fd(e, dev), 0);
+	CU_ASSERT_FALSE(write_b(e, dev, 0, 4096, 0));
+	engine_set_inline_writes(e, 8192, ENGINE_INLINE_STALL_NS);
+	CU_ASSERT_FALSE(write_b(e, fd, 16384, 12288, 0));
+	CU_ASSERT(write_b(e, fd, 32768, 8192, 0));
+	engine_set_inline_writes(e, 0, ENGINE_INLINE_STALL_NS);
+	CU_ASSERT_FALSE(write_b(e, fd, 49152, 4096, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 1);
+	engine_free(e);
+	close(fd);
+	close(dev);
+}
+
+/* A write that took longer than the stall limit (here: any) sends the
+ * next ones to io_uring's workers for a while. */
+static void test_inline_stall_pauses(void)
+{
+	struct engine *e = new_engine(0);
+	int fd = aaa_file();
+
+	engine_set_inline_writes(e, ENGINE_INLINE_WRITE_MAX, 0);
+	CU_ASSERT(write_b(e, fd, 0, 4096, 0));
+	CU_ASSERT_FALSE(write_b(e, fd, 4096, 4096, 0));
+	CU_ASSERT_FALSE(write_b(e, fd, 8192, 4096, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 1);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 1);
+	engine_free(e);
+	close(fd);
+}
+
+/* A write the loop cannot make is left to io_uring, whose error the
+ * callback gets. */
+static void test_inline_write_error(void)
+{
+	static char b[4096];
+	struct engine *e = new_engine(0);
+	struct done d = { .op.cb = on_done };
+	int fd = aaa_file(), ro;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY);
+	CU_ASSERT_FATAL(ro >= 0);
+	engine_write(e, &d.op, ro, b, sizeof(b), 0, 0);
+	run_until(e, &d);
+	CU_ASSERT_EQUAL(d.res, -EBADF);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 0);
+	CU_ASSERT_EQUAL(engine_inflight(e), 0);
+	engine_free(e);
+	close(ro);
+	close(fd);
+}
+
 int main(void)
 {
 	static const struct cunit_test tests[] = {
@@ -551,6 +684,13 @@ int main(void)
 		  test_offload_read_unless_pinned },
 		{ "pin and unpin move live workers",
 		  test_pin_unpin_moves_workers },
+		{ "whole-page writes made inline", test_inline_page_writes },
+		{ "what is not written inline",
+		  test_inline_write_exclusions },
+		{ "a stalled inline write pauses them",
+		  test_inline_stall_pauses },
+		{ "a failed inline write goes to io_uring",
+		  test_inline_write_error },
 	};
 
 	return cunit_main("engine", tests, sizeof(tests) / sizeof(tests[0]));
