@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -355,9 +354,9 @@ struct engine_inline_stats engine_inline_stats(const struct engine *e)
  * promise not to block (recent XFS, btrfs, block devices); on ext4 every
  * one goes to a worker thread and its result comes back to the loop: two
  * hand-overs between threads, each a wake-up of another CPU, for a copy
- * of a few microseconds. So the loop writes such pages itself, with the one
- * syscall it makes outside io_uring; the callback still runs from
- * engine_run_once(), after the completion batch, like any other.
+ * of a few microseconds. So the loop writes such pages itself (pwrite),
+ * the one syscall it makes outside io_uring; the callback still runs
+ * from engine_run_once(), after the completion batch, like any other.
  *
  * Only whole pages (a partial one may have to be read first), at most
  * inline_max bytes (larger copies are worth a second CPU), and no
@@ -369,7 +368,6 @@ struct engine_inline_stats engine_inline_stats(const struct engine *e)
  */
 static bool write_inline(struct engine *e, struct engine_op *op)
 {
-	struct iovec iov = { .iov_base = op->buf, .iov_len = op->len };
 	uint64_t start, took;
 	ssize_t n;
 
@@ -380,7 +378,7 @@ static bool write_inline(struct engine *e, struct engine_op *op)
 	start = now_ns();
 	if (start < e->inline_resume_ns)
 		return false;
-	n = pwritev2(op->fd, &iov, 1, (off_t)op->off, 0);
+	n = pwrite(op->fd, op->buf, op->len, (off_t)op->off);
 	took = now_ns() - start;
 	if (took > e->inline_stall_ns) {
 		e->inl.stalls++;
@@ -398,7 +396,6 @@ static bool write_inline(struct engine *e, struct engine_op *op)
 		op->done = (uint32_t)n;
 		return false;
 	}
-	op->done = op->len;
 	op->next = NULL;
 	*e->inline_tail = op;
 	e->inline_tail = &op->next;
@@ -672,9 +669,8 @@ int engine_run_once(struct engine *e)
 	int r;
 
 	run_tasks(e);
-	if (e->inline_done)
-		r = io_uring_submit(&e->ring);	/* callbacks to run: no wait */
-	else if (spin_for_events(e))
+	/* inline writes' callbacks to run: no wait */
+	if (e->inline_done || spin_for_events(e))
 		r = io_uring_submit(&e->ring);
 	else
 		r = io_uring_submit_and_wait(&e->ring, 1);
