@@ -312,13 +312,19 @@ static int parse_whole(const char *s, unsigned long max, unsigned long *ret)
 	return 0;
 }
 
-/* Microseconds of busy polling: a whole number 0 .. BUSY_POLL_MAX_US. */
+/* Microseconds of busy polling: a whole number 0 .. BUSY_POLL_MAX_US, or
+ * "auto" (CONFIG_BUSY_POLL_AUTO): decided by the store's mode. */
 #define BUSY_POLL_MAX_US	1000u
 static int parse_busy_poll(const char *s, unsigned *ret)
 {
 	unsigned long v;
-	int r = parse_whole(s, BUSY_POLL_MAX_US, &v);
+	int r;
 
+	if (strcmp(s, "auto") == 0) {
+		*ret = CONFIG_BUSY_POLL_AUTO;
+		return 0;
+	}
+	r = parse_whole(s, BUSY_POLL_MAX_US, &v);
 	if (r == 0)
 		*ret = (unsigned)v;
 	return r;
@@ -331,8 +337,8 @@ static int check_busy_poll(struct config *cfg, const struct config_value *v,
 
 	if (!v->line || parse_busy_poll(v->text, &us) == 0)
 		return 0;
-	snprintf(err, errlen, "%s:%u: 'busy-poll' must be a whole number of "
-		 "microseconds from 0 to %u, not '%s'", cfg->path, v->line,
+	snprintf(err, errlen, "%s:%u: 'busy-poll' must be 'auto' or a whole "
+		 "number of microseconds from 0 to %u, not '%s'", cfg->path, v->line,
 		 BUSY_POLL_MAX_US, v->text);
 	return -EINVAL;
 }
@@ -685,14 +691,16 @@ bool config_direct_io(const struct config *cfg, const struct config_node *n)
 }
 
 unsigned config_busy_poll_us(const struct config *cfg,
-			     const struct config_node *n)
+			     const struct config_node *n, bool direct)
 {
 	const struct config_value *v = config_effective(&n->busy_poll,
 							&cfg->busy_poll);
-	unsigned us = 0;
+	unsigned us = CONFIG_BUSY_POLL_AUTO;
 
 	if (v->line)
 		parse_busy_poll(v->text, &us);
+	if (us == CONFIG_BUSY_POLL_AUTO)
+		us = direct ? 0 : CONFIG_BUSY_POLL_BUFFERED_US;
 	return us;
 }
 

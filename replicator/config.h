@@ -44,7 +44,7 @@ struct config {
 	struct config_value name;	/* resource name = NBD export name */
 	struct config_value description;
 	struct config_value direct_io;	/* yes|no, default yes */
-	struct config_value busy_poll;	/* microseconds, default 0 */
+	struct config_value busy_poll;	/* microseconds or auto (default) */
 	struct config_value cpu;	/* CPU number, or "any" (default) */
 	struct config_value protocol;	/* A|B|C, default C */
 	struct config_value secret;	/* shared secret for the peer link */
@@ -121,10 +121,19 @@ const struct config_value *config_effective(const struct config_value *node,
 /* Effective direct-io setting for a node (node overrides resource). */
 bool config_direct_io(const struct config *cfg, const struct config_node *n);
 
-/* Effective busy-poll in microseconds for a node (node overrides
- * resource; 0 when neither sets it). */
+/*
+ * Effective busy-poll in microseconds for a node (node overrides
+ * resource). "auto", the default, depends on the store's mode as opened
+ * (direct): 0 on O_DIRECT, where the wait is the disk and a spin only
+ * burns CPU; CONFIG_BUSY_POLL_BUFFERED_US on the page cache, where a
+ * request is served in a few microseconds and waking a halted CPU costs
+ * more than that (on the VMs measured, QD1 4 KiB writes 2.5x faster and
+ * less CPU per request in all; docs/design.md, "The event loop").
+ */
+#define CONFIG_BUSY_POLL_AUTO		UINT_MAX
+#define CONFIG_BUSY_POLL_BUFFERED_US	50u
 unsigned config_busy_poll_us(const struct config *cfg,
-			     const struct config_node *n);
+			     const struct config_node *n, bool direct);
 
 /* Effective cpu setting for a node (node overrides resource): the CPU
  * number, CONFIG_CPU_ANY when neither sets one or it is "any", or

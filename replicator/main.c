@@ -398,6 +398,7 @@ int main(int argc, char **argv)
 	bool primary;
 	static struct config cfg;
 	struct config_repl repl;
+	unsigned busy_us = 0;		/* busy-poll, resolved once the store is open */
 	struct handler_conf hconf;
 	bool foreground = false, fell_back;
 	int opt, r, rc = 1, report_fd = -1;
@@ -489,7 +490,8 @@ int main(int argc, char **argv)
 			strerror(-r));
 		goto out;
 	}
-	engine_set_busy_poll(d.eng, config_busy_poll_us(&cfg, node));
+	busy_us = config_busy_poll_us(&cfg, node, store.direct);
+	engine_set_busy_poll(d.eng, busy_us);
 	r = apply_cpu(&cfg, node, d.eng);
 	if (r < 0)
 		goto out;
@@ -576,9 +578,9 @@ int main(int argc, char **argv)
 		export.size, store.direct ? "direct" : "buffered",
 		!peer ? "standalone primary" : primary ? "primary" :
 		"secondary");
-	if (config_busy_poll_us(&cfg, node))
+	if (busy_us)
 		log_msg(LOG_INFO, "busy-poll: spinning up to %u us before "
-			"each short wait", config_busy_poll_us(&cfg, node));
+			"each short wait", busy_us);
 	if (config_cpu(&cfg, node) >= 0)
 		log_msg(LOG_INFO, "cpu: the event loop and its io_uring "
 			"workers run on CPU %d", config_cpu(&cfg, node));
@@ -638,7 +640,7 @@ int main(int argc, char **argv)
 		" superblock; %" PRIu64 " bytes out of sync", ss.requests,
 		ms.writes_started, ms.al_writes, ms.bm_writes, ms.sb_writes,
 		ms.dirty_bytes);
-	if (config_busy_poll_us(&cfg, node)) {
+	if (busy_us) {
 		struct engine_spin_stats spin = engine_spin_stats(d.eng);
 
 		log_msg(LOG_INFO, "busy-poll: %" PRIu64 " spins found work, %"

@@ -14,12 +14,13 @@
 # The nbd suite's configurations run in a rotated order each round.
 # --jobs passes nbd-fio a subset of its jobs; --configs runs only the
 # named configs of the nbd suite (repd-direct, repd-buffered,
-# repd-buffered-poll, repd-buffered-auto, qemu-nbd-iouring, nbdkit,
-# qemu-nbd, nbd-server), for more rounds of the few that matter on a noisy
-# machine.
-# repd-buffered-poll is repd-buffered with busy-poll = 50 (docs/design.md);
+# repd-buffered-auto, qemu-nbd-iouring, nbdkit, qemu-nbd, nbd-server), for
+# more rounds of the few that matter on a noisy machine.
+# repd-direct and repd-buffered run repd's defaults (busy-poll = auto:
+# none on O_DIRECT, 50 us on the page cache, docs/design.md);
 # repd-buffered-auto adds cpu = auto (one CPU while the load is narrow).
-# Configs ending in -cpu (repd-direct-cpu, repd-buffered-cpu: busy-poll 50,
+# repd-buffered-nopoll (opt-in) is repd-buffered with busy-poll = 0.
+# Configs ending in -cpu (repd-direct-cpu, repd-buffered-cpu,
 # nbdkit-cpu, nbd-server-cpu, qemu-nbd-iouring-cpu) run on one CPU, repd by
 # its `cpu` key, the peers under taskset; only when --configs names them.
 # nbdkit-null (opt-in too) is a reference, not a peer: a server that keeps
@@ -120,12 +121,12 @@ run_fio() {  # run_fio LABEL URI PIDS...
     2> >(cat >&2) | jq -c --arg c "$label" '.[] | . + {config: $c}' >>"$out"
 }
 repd_conf() {  # repd_conf FILE DIRECT(yes|no) PROTO IMG_A PORT_A [IMG_B PORT_B]
-  local f=$1 direct=$2 proto=$3  # $busy_poll: microseconds, default 0
+  local f=$1 direct=$2 proto=$3  # $busy_poll: microseconds, default auto
   cat >"$f" <<CONF
 [resource]
 name = bench
 direct-io = $direct
-busy-poll = ${busy_poll:-0}
+busy-poll = ${busy_poll:-auto}
 cpu = ${cpu:-any}
 protocol = $proto
 secret = bench-secret
@@ -149,13 +150,15 @@ start_repd() {  # start_repd CONF NODE -> pid in $started
   "$REPD" --config "$1" --node "$2" --foreground >"$dir/repd-$2.log" 2>&1 &
   started=$!; pids+=("$started")
 }
-nbd_configs=(repd-direct repd-buffered repd-buffered-poll repd-buffered-auto
+nbd_configs=(repd-direct repd-buffered repd-buffered-auto
              qemu-nbd-iouring nbdkit qemu-nbd nbd-server)
 # Opt-in configs pinned to one CPU, the last one: repd with `cpu =`, the
 # peers under taskset (the same for their threads), so that pinning is
 # compared like for like. Not run unless --configs names them.
 pinned_configs=(repd-direct-cpu repd-buffered-cpu nbdkit-cpu nbd-server-cpu
                 qemu-nbd-iouring-cpu)
+# Opt-in: repd buffered without busy polling (its default before).
+extra_configs=(repd-buffered-nopoll)
 # Opt-in reference, not a peer: nbdkit's null plugin keeps nothing, so its
 # figures are the most that the fio client and loopback TCP carry on this
 # machine with the server doing no I/O at all (the ceiling for any ratio).
@@ -177,20 +180,19 @@ for round in $(seq "$rounds"); do
     # speed drifts within a run, by 2x at times on this VM)
     list=()
     for c in "${nbd_configs[@]}"; do wanted "$c" && list+=("$c"); done
-    for c in "${pinned_configs[@]}" "${ref_configs[@]}"; do
+    for c in "${pinned_configs[@]}" "${extra_configs[@]}" "${ref_configs[@]}"; do
       [ -n "$configs" ] && wanted "$c" && list+=("$c")
     done
     for i in "${!list[@]}"; do
       c=${list[$(((i + round - 1) % ${#list[@]}))]}
       case "$c" in
-        repd-direct|repd-buffered|repd-buffered-poll|repd-buffered-auto|repd-direct-cpu|repd-buffered-cpu)
+        repd-direct|repd-buffered|repd-buffered-auto|repd-buffered-nopoll|repd-direct-cpu|repd-buffered-cpu)
           mode=yes; [ "${c#repd-direct}" = "$c" ] && mode=no
-          busy_poll=0
-          case "$c" in repd-buffered-poll|repd-buffered-auto|repd-buffered-cpu) busy_poll=50 ;; esac
+          busy_poll=auto; [ "$c" = repd-buffered-nopoll ] && busy_poll=0
           cpu=any; [ "${c%-cpu}" = "$c" ] || cpu=$pin_cpu
           [ "$c" = repd-buffered-auto ] && cpu=auto
           repd_conf "$dir/solo.conf" "$mode" C "$img" "$p"; md "$dir/solo.conf" a
-          busy_poll=0 cpu=any
+          busy_poll=auto cpu=any
           evict "$img"; start_repd "$dir/solo.conf" a; pid=$started
           wait_nbd "nbd://127.0.0.1:$p/" "$pid"
           run_fio "$c" "nbd://127.0.0.1:$p/" "$pid"

@@ -171,8 +171,8 @@ if [[ ${INTEROP_DIRECT_IO:-} == no && -z $DIRECT_IO_LINE ]]; then
 	log "note: INTEROP_DIRECT_IO=no, configs use direct-io = no"
 	DIRECT_IO_LINE="direct-io = no"
 fi
-# INTEROP_BUSY_POLL=US: configs say busy-poll = US, and a clean stop must
-# log that some spins found work (the spinning path really ran).
+# INTEROP_BUSY_POLL=US|auto: configs say busy-poll = US, and a clean stop
+# must log that some spins found work (the spinning path really ran).
 BUSY_POLL_LINE=
 if [[ -n ${INTEROP_BUSY_POLL:-} ]]; then
 	log "note: INTEROP_BUSY_POLL=$INTEROP_BUSY_POLL, configs use busy-poll"
@@ -355,9 +355,23 @@ stop_repd() {
 	((STOP_STATUS == 0)) ||
 		fail "server PID $REPD_PID: exit status $STOP_STATUS after SIGTERM, want 0 within ${secs}s"
 	check_clean_md "$REPD_CFG"
-	if [[ -n $BUSY_POLL_LINE && $INTEROP_SERVER == repd ]]; then
+	[[ $INTEROP_SERVER == repd ]] || return 0
+	check_busy_poll_mode
+	if [[ -n $BUSY_POLL_LINE ]]; then
 		grep -Eq 'busy-poll: [1-9][0-9]* spins found work' "$REPD_LOG" ||
 			fail "busy-poll set but no spin found work: $(grep busy-poll "$REPD_LOG")"
+	fi
+}
+
+# check_busy_poll_mode: with busy-poll unset or "auto", repd spins on the
+# page cache (50 us) and never on O_DIRECT (no busy-poll line at all).
+check_busy_poll_mode() {
+	[[ -z $BUSY_POLL_LINE || $BUSY_POLL_LINE == "busy-poll = auto" ]] || return 0
+	if [[ -n $DIRECT_IO_LINE ]]; then
+		grep -q 'busy-poll: spinning up to 50 us' "$REPD_LOG" ||
+			fail "buffered store with busy-poll = auto, but no 50 us spin: $(grep busy-poll "$REPD_LOG")"
+	elif grep -q 'busy-poll:' "$REPD_LOG"; then
+		fail "O_DIRECT store with busy-poll = auto, but: $(grep busy-poll "$REPD_LOG")"
 	fi
 }
 
