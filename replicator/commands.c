@@ -285,6 +285,7 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	json_object_object_add(out, "link", o);
 	o = json_object_new_object();
 	add_u64(o, "activity_log_writes", ms.al_writes);
+	add_u64(o, "activity_log_ahead", ms.al_ahead);
 	add_u64(o, "bitmap_writes", ms.bm_writes);
 	add_u64(o, "superblock_writes", ms.sb_writes);
 	add_hex(o, "current_uuid", sb->gen.current);

@@ -636,9 +636,10 @@ int main(int argc, char **argv)
 	}
 	meta_get_stats(meta, &ms);
 	log_msg(LOG_INFO, "%" PRIu64 " requests, %" PRIu64 " writes; metadata "
-		"writes: %" PRIu64 " activity-log, %" PRIu64 " bitmap, %" PRIu64
-		" superblock; %" PRIu64 " bytes out of sync", ss.requests,
-		ms.writes_started, ms.al_writes, ms.bm_writes, ms.sb_writes,
+		"writes: %" PRIu64 " activity-log (%" PRIu64 " ahead of a "
+		"stream), %" PRIu64 " bitmap, %" PRIu64 " superblock; %" PRIu64
+		" bytes out of sync", ss.requests, ms.writes_started,
+		ms.al_writes, ms.al_ahead, ms.bm_writes, ms.sb_writes,
 		ms.dirty_bytes);
 	if (busy_us) {
 		struct engine_spin_stats spin = engine_spin_stats(d.eng);

@@ -361,6 +361,7 @@ struct meta {
 	struct md_super pending_sb;	/* what meta_activate() stores */
 	bool was_clean;			/* last stop was clean */
 	int replayed;			/* AL extents marked (-1: whole AL) */
+	struct md_al_streams streams;	/* sequential writers, for al_ahead */
 };
 
 static void meta_pump(struct meta *m);
@@ -503,6 +504,36 @@ static int try_start(struct meta *m, struct meta_waiter *w)
 	}
 }
 
+/*
+ * Make the extents ahead of a sequential stream hot before it reaches
+ * them (md_al_ahead): the transaction is queued behind the write's own,
+ * if any, and nothing waits for it until a write lands there. The
+ * references md_al_write_start() takes are dropped at once: the extents
+ * are hot, most recently used, and evictable like any idle one.
+ */
+static void al_ahead(struct meta *m, uint64_t off, uint64_t len)
+{
+	uint64_t aoff, alen, seq;
+	int r, done;
+
+	if (!md_al_ahead(m->al, &m->streams, off, len, &aoff, &alen) ||
+	    m->failed || m->busy_head || m->trq_len == TRQ_CAP)
+		return;
+	r = md_al_write_start(m->al, aoff, alen,
+			      &m->trq[(m->trq_head + m->trq_len) % TRQ_CAP],
+			      &seq);
+	if (r < 0)
+		return;		/* no free slot: the stream waits as before */
+	done = md_al_write_done(m->al, aoff, alen);
+	assert(done == 0);	/* the references were taken just above */
+	(void)done;
+	if (r == MD_AL_NEED_TR) {
+		m->stats.al_ahead++;
+		m->trq_len++;
+		meta_pump(m);
+	}
+}
+
 int meta_write_start(struct meta *m, struct meta_waiter *w)
 {
 	int r;
@@ -519,6 +550,8 @@ int meta_write_start(struct meta *m, struct meta_waiter *w)
 		m->busy_tail = w;
 		return 1;
 	}
+	if (r >= 0)
+		al_ahead(m, w->off, w->len);
 	return r;
 }
 

@@ -87,6 +87,7 @@ struct meta_waiter {
 
 struct meta_stats {
 	uint64_t al_writes;		/* AL transaction blocks written */
+	uint64_t al_ahead;		/* of them queued ahead of a stream */
 	uint64_t bm_writes;		/* bitmap pages written */
 	uint64_t sb_writes;		/* superblocks written */
 	uint64_t writes_started;	/* meta_write_start calls */

@@ -350,6 +350,51 @@ bool md_al_is_hot(const struct md_al *al, uint32_t extent)
 	return lookup(al, extent) != MD_AL_NONE;
 }
 
+/* The stream of s that [off, ...) continues, or MD_AL_STREAMS. */
+static unsigned stream_of(const struct md_al_streams *s, uint64_t off,
+			  uint64_t ext)
+{
+	unsigned i;
+
+	for (i = 0; i < MD_AL_STREAMS; i++)
+		if (off + ext >= s->end[i] && off <= s->end[i] + ext)
+			return i;
+	return MD_AL_STREAMS;
+}
+
+bool md_al_ahead(const struct md_al *al, struct md_al_streams *s,
+		 uint64_t off, uint64_t len, uint64_t *ret_off,
+		 uint64_t *ret_len)
+{
+	uint64_t ext = al->extent_size, end;
+	uint32_t first, last, probe;
+	unsigned i;
+
+	if (check_range(al, off, len, &first, &last) < 0)
+		return false;
+	i = stream_of(s, off, ext);
+	if (i == MD_AL_STREAMS) {
+		s->end[s->oldest] = off + len;
+		s->oldest = (s->oldest + 1) % MD_AL_STREAMS;
+		return false;
+	}
+	s->end[i] = off + len;
+	/* MD_AL_SLOTS_MIN is 67: the smallest AL keeps 59 slots besides */
+	if (last + 1 >= al->n_extents)
+		return false;
+	probe = last + MD_AL_AHEAD / 2;
+	if (probe >= al->n_extents)
+		probe = al->n_extents - 1;
+	if (md_al_is_hot(al, probe))
+		return false;
+	end = (uint64_t)(last + 1 + MD_AL_AHEAD) * ext;
+	if (end > al->data_size)
+		end = al->data_size;
+	*ret_off = (uint64_t)(last + 1) * ext;
+	*ret_len = end - *ret_off;
+	return true;
+}
+
 uint64_t md_al_next_seq(const struct md_al *al)
 {
 	return al->next_seq;

@@ -137,6 +137,33 @@ int md_al_tr_durable(struct md_al *al, uint64_t seq);
 /* True if transaction seq (and so every older one) is durable. */
 bool md_al_is_durable(const struct md_al *al, uint64_t seq);
 
+/*
+ * AL read-ahead for sequential writes. A stream that writes into a cold
+ * extent waits for a transaction (one synchronous metadata write), and
+ * writes in order keep meeting cold extents: on a fresh AL a 1 MiB
+ * sequential stream spent most of its time waiting (one wait per 4 MiB).
+ * So when a write [off, off + len) continues a stream (it starts at most
+ * one extent before or after where one of the last MD_AL_STREAMS streams
+ * ended: clients such as nbdcopy copy several regions at once) and
+ * extent E + MD_AL_AHEAD / 2 is cold (E: the extent of the write's last
+ * byte), the extents E + 1 .. E + MD_AL_AHEAD (clamped to the data area)
+ * are worth making hot now, in one transaction, before the stream gets
+ * there. md_al_ahead() notes the write in *s (a write that continues no
+ * stream replaces the oldest) and returns true with that byte range in
+ * *ret_off, *ret_len; false when there is nothing to do (no stream,
+ * already hot, the write ends in the last extent, or a bad range). It
+ * does not change al.
+ */
+#define MD_AL_AHEAD	8u	/* extents made hot ahead of a stream */
+#define MD_AL_STREAMS	4u	/* streams followed at once */
+struct md_al_streams {
+	uint64_t end[MD_AL_STREAMS];	/* where each stream's last write ended */
+	unsigned oldest;		/* the entry a new stream replaces */
+};
+bool md_al_ahead(const struct md_al *al, struct md_al_streams *s,
+		 uint64_t off, uint64_t len, uint64_t *ret_off,
+		 uint64_t *ret_len);
+
 /* Ring block index (0 .. R-1) for transaction seq. */
 uint32_t md_al_tr_block(const struct md_al *al, uint64_t seq);
 

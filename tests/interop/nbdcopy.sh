@@ -21,6 +21,16 @@ got=$(sha256sum <"$out")
 [[ $got == "$want" ]] || fail "copy-out sha256 ${got%% *}, want ${want%% *} (first difference: $(cmp "$src" "$out" 2>&1 | head -n1))"
 log "copy in and out: PASS"
 
+# The copy is sequential (several streams at once): repd's activity log
+# makes extents hot ahead of it (docs/metadata.md).
+if [[ $INTEROP_SERVER == repd ]]; then
+	ahead=$(timeout 10 "$REPCTL" status --config "$CFG" --node alpha --json |
+		"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["metadata"]["activity_log_ahead"])') ||
+		fail "repctl status --json failed"
+	((ahead >= 1)) || fail "metadata.activity_log_ahead is '$ahead' after a sequential copy, want >= 1"
+	log "activity-log transactions ahead of the copy: $ahead"
+fi
+
 timeout 120 qemu-img compare -f raw -F raw "$src" "$URI" ||
 	fail "qemu-img compare $src $URI: status $?"
 log "qemu-img compare: PASS"

@@ -12,8 +12,8 @@
 #   whole:  writes over the whole exported device
 # Each run starts from fresh metadata (create-md --force) and ends with a
 # clean SIGTERM stop; repd then logs
-#   "N requests, W writes; metadata writes: A activity-log, B bitmap,
-#    C superblock; D bytes out of sync"
+#   "N requests, W writes; metadata writes: A activity-log (H ahead of a
+#    stream), B bitmap, C superblock; D bytes out of sync"
 # and this prints (A + B + C) per 1000 application writes, and A alone.
 #
 # Environment: AL_RATE_IOS (I/Os per run, default 200000),
@@ -53,7 +53,7 @@ run() {
 	stop_repd 60
 	line=$(grep -o '[0-9]* requests, [0-9]* writes; metadata writes: .*' "$REPD_LOG" | tail -n 1)
 	[[ -n $line ]] || fail "repd did not log its metadata write counts"
-	read -r w a b c < <(sed -E 's/^[0-9]+ requests, ([0-9]+) writes; metadata writes: ([0-9]+) activity-log, ([0-9]+) bitmap, ([0-9]+) superblock.*/\1 \2 \3 \4/' <<<"$line")
+	read -r w a b c < <(sed -E 's/^[0-9]+ requests, ([0-9]+) writes; metadata writes: ([0-9]+) activity-log [(][0-9]+ ahead of a stream[)], ([0-9]+) bitmap, ([0-9]+) superblock.*/\1 \2 \3 \4/' <<<"$line")
 	iops=$(jq '.jobs[0].write.iops | floor' "$T/fio.$name.json")
 	total_per=$(awk -v w="$w" -v a="$a" -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", (a + b + c) * 1000 / w }')
 	per=$(awk -v w="$w" -v a="$a" 'BEGIN { printf "%.2f", a * 1000 / w }')

@@ -764,6 +764,143 @@ static double tr_per_1000(uint64_t device, uint64_t hot, uint32_t slots,
 	return 1000.0 * (double)before / writes;
 }
 
+/* Streams that have just written [*, end) and nothing else. */
+static struct md_al_streams streams_at(uint64_t end)
+{
+	struct md_al_streams st = { .oldest = 0 };
+
+	for (unsigned i = 0; i < MD_AL_STREAMS; i++)
+		st.end[i] = end;
+	return st;
+}
+
+/*
+ * md_al_ahead: a write that continues a stream, with extent
+ * last + MD_AL_AHEAD / 2 cold, names the MD_AL_AHEAD extents after its
+ * last one; not otherwise.
+ */
+static void test_ahead_sequential_stream(void)
+{
+	struct sim s;
+	struct md_al_streams st = { .oldest = 0 };
+	uint64_t off = 0, len = 0;
+
+	sim_init(&s, 1237, 64 * EXT);
+	/* the first write at 0 continues the streams' starting point */
+	CU_ASSERT(md_al_ahead(s.al, &st, 0, MiB, &off, &len));
+	CU_ASSERT_EQUAL(off, EXT);
+	CU_ASSERT_EQUAL(len, MD_AL_AHEAD * EXT);
+	CU_ASSERT_EQUAL(st.end[0], MiB);
+	/* a write ending in extent 3 looks ahead of 3 */
+	st = streams_at(3 * EXT);
+	CU_ASSERT(md_al_ahead(s.al, &st, 3 * EXT, MiB, &off, &len));
+	CU_ASSERT_EQUAL(off, 4 * EXT);
+	CU_ASSERT_EQUAL(len, MD_AL_AHEAD * EXT);
+	/* within one extent of a stream's end, either side: still that
+	 * stream (its requests arrive a little out of order) */
+	st = streams_at(4 * EXT);
+	CU_ASSERT(md_al_ahead(s.al, &st, 3 * EXT, MiB, &off, &len));
+	st = streams_at(2 * EXT);
+	CU_ASSERT(md_al_ahead(s.al, &st, 3 * EXT, MiB, &off, &len));
+	/* farther: no stream, nothing */
+	st = streams_at(4 * EXT + 4096);
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, 3 * EXT, MiB, &off, &len));
+	st = streams_at(2 * EXT - 4096);
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, 3 * EXT, MiB, &off, &len));
+	/* the probe extent (3 + MD_AL_AHEAD / 2) hot: nothing to do */
+	sim_touch(&s, 3 + MD_AL_AHEAD / 2);
+	st = streams_at(3 * EXT);
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, 3 * EXT, MiB, &off, &len));
+	/* md_al_ahead itself changed nothing in the AL */
+	CU_ASSERT_EQUAL(md_al_hot_count(s.al), 1);
+	sim_free(&s);
+}
+
+/* A write that continues no stream replaces the oldest one; the others
+ * are followed on. */
+static void test_ahead_follows_streams(void)
+{
+	struct sim s;
+	struct md_al_streams st = streams_at(UINT64_C(1) << 40);
+	uint64_t off, len, base[MD_AL_STREAMS];
+	unsigned i;
+
+	sim_init(&s, 1237, 64 * EXT);
+	for (i = 0; i < MD_AL_STREAMS; i++) {
+		base[i] = (uint64_t)i * 16 * EXT;
+		/* new streams: nothing yet */
+		CU_ASSERT_FALSE(md_al_ahead(s.al, &st, base[i], MiB, &off,
+					    &len));
+	}
+	/* each continues, interleaved with the others */
+	for (i = 0; i < MD_AL_STREAMS; i++) {
+		CU_ASSERT(md_al_ahead(s.al, &st, base[i] + MiB, MiB, &off,
+				      &len));
+		CU_ASSERT_EQUAL(off, base[i] + EXT);
+	}
+	/* a fifth one replaces the oldest (stream 0)... */
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, 60 * EXT, MiB, &off, &len));
+	/* ...stream 1 is still followed, stream 0 is no stream any more */
+	CU_ASSERT(md_al_ahead(s.al, &st, base[1] + 2 * MiB, MiB, &off, &len));
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, base[0] + 2 * MiB, MiB, &off,
+				    &len));
+	sim_free(&s);
+}
+
+/* Near the end of the device the range is clamped; a write in the last
+ * extent has nothing ahead; bad ranges give nothing. */
+static void test_ahead_clamped_at_the_end(void)
+{
+	struct sim s;
+	uint64_t size = 10 * EXT + 8192, off = 0, len = 0;
+	struct md_al_streams st = streams_at(7 * EXT);
+
+	sim_init(&s, 1237, size);	/* 11 extents, the last partial */
+	CU_ASSERT(md_al_ahead(s.al, &st, 7 * EXT, MiB, &off, &len));
+	CU_ASSERT_EQUAL(off, 8 * EXT);
+	CU_ASSERT_EQUAL(len, size - 8 * EXT);
+	st = streams_at(10 * EXT);
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, 10 * EXT, 4096, &off, &len));
+	st = streams_at(size);
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, size, 4096, &off, &len));
+	st = streams_at(0);
+	CU_ASSERT_FALSE(md_al_ahead(s.al, &st, 0, 0, &off, &len));
+	sim_free(&s);
+}
+
+/*
+ * A sequential stream with read-ahead (what meta.c does: start and done
+ * on the range at once) meets no cold extent after the first, and needs
+ * fewer transactions than one per extent.
+ */
+static void test_ahead_stream_never_waits(void)
+{
+	struct sim s;
+	struct md_al_streams st = { .oldest = 0 };
+	uint64_t off, len, end = 0, waits = 0;
+	uint32_t n_ext = 256;
+
+	sim_init(&s, 1237, (uint64_t)n_ext * EXT);
+	for (uint64_t w = 0; w < (uint64_t)n_ext * EXT; w += MiB) {
+		uint64_t before = s.trs;
+		int r = sim_start(&s, w, MiB);
+
+		CU_ASSERT(r >= 0);
+		if (s.trs != before)
+			waits++;	/* this write needed a transaction */
+		CU_ASSERT_EQUAL(md_al_write_done(s.al, w, MiB), 0);
+		if (md_al_ahead(s.al, &st, w, MiB, &off, &len)) {
+			CU_ASSERT(sim_start(&s, off, len) >= 0);
+			CU_ASSERT_EQUAL(md_al_write_done(s.al, off, len), 0);
+			end = off + len;
+		}
+	}
+	CU_ASSERT_EQUAL(waits, 1);		/* extent 0 only */
+	CU_ASSERT_EQUAL(end, (uint64_t)n_ext * EXT);
+	CU_ASSERT(s.trs < n_ext / 2);
+	sim_free(&s);
+}
+
 static void test_transaction_rate(void)
 {
 	static const uint32_t slot_counts[] = { 67, 257, 1237, 6433 };
@@ -822,6 +959,13 @@ int main(void)
 		{ "replay length checks", test_replay_length_checks },
 		{ "replay dedupes extents", test_replay_dedupes_extents },
 		{ "extents to bitmap", test_extents_to_bitmap },
+		{ "read-ahead for a sequential stream",
+		  test_ahead_sequential_stream },
+		{ "read-ahead follows several streams",
+		  test_ahead_follows_streams },
+		{ "read-ahead clamped at the end", test_ahead_clamped_at_the_end },
+		{ "a stream with read-ahead never waits",
+		  test_ahead_stream_never_waits },
 		{ "transaction rate", test_transaction_rate },
 		CU_TEST_INFO_NULL,
 	};
