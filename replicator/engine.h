@@ -112,10 +112,24 @@ struct engine_spin_stats engine_spin_stats(const struct engine *e);
 void engine_set_inline_writes(struct engine *e, uint32_t max_len,
 			      uint64_t stall_ns);
 
-/* Writes made inline, and of those the ones that blocked (each pauses
- * inline writes: 100 ms, doubled while they keep blocking, up to 3.2 s). */
+/*
+ * The same for larger writes, up to max_len bytes: the loop makes them
+ * after the turn's submit, and one that takes longer than stall_ns plus
+ * ns_per_kib per KiB sends the next large ones to the workers for a
+ * while (small ones keep their own lane). max_len at or below the small
+ * limit: none. Defaults: ENGINE_INLINE_LARGE_WRITE_MAX,
+ * ENGINE_INLINE_STALL_NS and ENGINE_INLINE_LARGE_NS_PER_KIB (1 GB/s).
+ */
+#define ENGINE_INLINE_LARGE_WRITE_MAX	(1u << 20)
+#define ENGINE_INLINE_LARGE_NS_PER_KIB	1000u
+void engine_set_inline_large_writes(struct engine *e, uint32_t max_len,
+				    uint64_t stall_ns, uint64_t ns_per_kib);
+
+/* Writes made inline, of those the large ones, and the ones that blocked
+ * (each pauses its lane: 100 ms, doubled while they keep blocking, up to
+ * 3.2 s). */
 struct engine_inline_stats {
-	uint64_t writes, stalls;
+	uint64_t writes, large_writes, stalls;
 };
 struct engine_inline_stats engine_inline_stats(const struct engine *e);
 

@@ -2333,6 +2333,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->flushes = srv->fsync.batch.served;
 	ret->fdatasyncs = srv->fsync.batch.syncs;
 	ret->inline_writes = engine_inline_stats(srv->eng).writes;
+	ret->inline_large_writes = engine_inline_stats(srv->eng).large_writes;
 	ret->inline_stalls = engine_inline_stats(srv->eng).stalls;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;

@@ -97,6 +97,7 @@ struct server_stats {
 					 * TRIM/WRITE_ZEROES */
 	uint64_t fdatasyncs;		/* fdatasyncs those took */
 	uint64_t inline_writes;		/* page-cache writes the loop made */
+	uint64_t inline_large_writes;	/* of those, above 64 KiB */
 	uint64_t inline_stalls;		/* of those, ones that blocked */
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */

@@ -4,9 +4,10 @@
 # on one CPU; a wide load (queue depth 16) gives them all their CPUs back;
 # repctl status reports each placement (io.loop_cpu, io.cpu_auto_changes).
 # Each phase runs 2 s: the load is judged per 100 ms, and a change needs
-# two windows in a row (replicator/cpu_auto.h). Small writes are made by
-# the loop itself (engine.c), so a first phase of 1 MiB writes, a wide
-# load, starts the workers that pinning must then move.
+# two windows in a row (replicator/cpu_auto.h). Writes of up to 1 MiB
+# are made by the loop itself (engine.c), so a first phase of 1 MiB
+# reads, a wide load that io_uring's workers carry, starts the workers
+# that pinning must then move.
 . "$(dirname "$0")/lib.sh"
 require_cmd fio
 [[ $INTEROP_SERVER == repd ]] || skip "repd's own CPU placement"
@@ -15,14 +16,19 @@ all=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
 
 DIRECT_IO_LINE="direct-io = no"
 CPU_LINE="cpu = auto"
+# Judged from the requests in flight in repd: a spinning loop (busy-poll,
+# on by default here) may serve a queue-depth-16 client as fast as its
+# requests arrive, and then rightly sees a narrow load. Without spinning
+# the depth repd sees is the client's.
+BUSY_POLL_LINE="busy-poll = 0"
 img=$T/disk.img
 sparse_image "$img" 64M
 serve "$img" tcp
 
-# load NAME DEPTH [BS]: 2 s of random writes (4k) at that queue depth.
+# load NAME DEPTH [BS [RW]]: 2 s of random writes (4k) at that queue depth.
 load() {
 	(cd "$T" && timeout 60 fio --name="$1" --ioengine=nbd --uri="$URI" \
-		--rw=randwrite --bs="${3:-4k}" --iodepth="$2" --size=32M \
+		--rw="${4:-randwrite}" --bs="${3:-4k}" --iodepth="$2" --size=32M \
 		--time_based --runtime=2 --output="$T/$1.log") ||
 		fail "$1: fio exited with status $?"
 }
@@ -54,10 +60,10 @@ read -r loop wrk <<<"$(placement)"
 [[ $(status) == "none 0" ]] || fail "at start repctl status says '$(status)', want 'none 0'"
 [[ $loop == "$all" ]] || fail "at start the loop may run on CPUs $loop, want $all (nothing pinned yet)"
 
-load large 2 1M
+load large 2 1M randread
 read -r loop wrk <<<"$(placement)"
-[[ $wrk != - ]] || fail "after 1 MiB writes repd has no io_uring worker"
-[[ $(status) == "none 0" ]] || fail "after 1 MiB writes repctl status says '$(status)', want 'none 0'"
+[[ $wrk != - ]] || fail "after 1 MiB reads repd has no io_uring worker"
+[[ $(status) == "none 0" ]] || fail "after 1 MiB reads repctl status says '$(status)', want 'none 0'"
 
 load narrow 1
 if grep -q 'cpu = auto: cannot pin' "$REPD_LOG"; then

@@ -624,14 +624,63 @@ static void test_inline_write_exclusions(void)
 	CU_ASSERT_EQUAL(engine_add_device_fd(e, dev), 0);
 	CU_ASSERT_FALSE(write_b(e, dev, 0, 4096, 0));
 	engine_set_inline_writes(e, 8192, PATIENT_NS);
+	engine_set_inline_large_writes(e, 0, PATIENT_NS, 0);
 	CU_ASSERT_FALSE(write_b(e, fd, 16384, 12288, 0));
 	CU_ASSERT(write_b(e, fd, 32768, 8192, 0));
 	engine_set_inline_writes(e, 0, PATIENT_NS);
 	CU_ASSERT_FALSE(write_b(e, fd, 49152, 4096, 0));
+	/* the large lane takes part pages and RWF_DSYNC no more (regions
+	 * not written above, so that "early" means what it says) */
+	engine_set_inline_large_writes(e, 64 << 10, PATIENT_NS, 0);
+	CU_ASSERT_FALSE(write_b(e, fd, 53760, 8192, 0));
+	CU_ASSERT_FALSE(write_b(e, fd, 40960, 8192, RWF_DSYNC));
 	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 1);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).large_writes, 0);
 	engine_free(e);
 	close(fd);
 	close(dev);
+}
+
+/* Writes above the small limit are made by the loop after its submit:
+ * not yet in the file when engine_write() returns, in it with the
+ * callback after one turn, counted as large. */
+static void test_inline_large_writes_after_submit(void)
+{
+	struct engine *e = new_engine(0);
+	int fd = aaa_file();
+
+	engine_set_inline_writes(e, 8192, PATIENT_NS);
+	engine_set_inline_large_writes(e, 64 << 10, PATIENT_NS, 0);
+	CU_ASSERT_FALSE(write_b(e, fd, 0, 12288, 0));
+	CU_ASSERT_FALSE(write_b(e, fd, 0, 64 << 10, 0));
+	CU_ASSERT(write_b(e, fd, 0, 8192, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 3);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).large_writes, 2);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 0);
+	CU_ASSERT_EQUAL(engine_inflight(e), 0);
+	engine_free(e);
+	close(fd);
+}
+
+/* A large write that blocked pauses the large lane only: the next large
+ * write goes to io_uring, a small one is still made at once. */
+static void test_inline_large_stall_pauses_its_lane(void)
+{
+	struct engine *e = new_engine(0);
+	int fd = aaa_file();
+
+	engine_set_inline_writes(e, 8192, PATIENT_NS);
+	engine_set_inline_large_writes(e, 64 << 10, 0, 0);
+	CU_ASSERT_FALSE(write_b(e, fd, 0, 16384, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).large_writes, 1);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 1);
+	CU_ASSERT_FALSE(write_b(e, fd, 16384, 16384, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).large_writes, 1);
+	CU_ASSERT(write_b(e, fd, 32768, 4096, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 2);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 1);
+	engine_free(e);
+	close(fd);
 }
 
 /* A write that took longer than the stall limit (here: any) sends the
@@ -697,6 +746,10 @@ int main(void)
 		{ "pin and unpin move live workers",
 		  test_pin_unpin_moves_workers },
 		{ "whole-page writes made inline", test_inline_page_writes },
+		{ "large writes made after the submit",
+		  test_inline_large_writes_after_submit },
+		{ "a large stall pauses its lane only",
+		  test_inline_large_stall_pauses_its_lane },
 		{ "what is not written inline",
 		  test_inline_write_exclusions },
 		{ "a stalled inline write pauses them",
