@@ -389,7 +389,7 @@ struct engine_inline_stats engine_inline_stats(const struct engine *e)
  *   go out first. A worker would gain a second CPU for the copy, but ext4
  *   serializes buffered writes to one file (io_uring hashes them onto one
  *   worker), and the hand-overs cost more than the copy: 1 MiB writes at
- *   QD8 went 15-40% faster made by the loop (docs/design.md).
+ *   QD8 went about 25% faster made by the loop (docs/design.md).
  * A write can still block, on dirty-page throttling above all; one that
  * took longer than its lane's limit (stall_ns, plus stall_ns_per_kib per
  * KiB) pauses that lane, so that the loop keeps serving while workers
