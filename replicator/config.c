@@ -338,8 +338,8 @@ static int check_busy_poll(struct config *cfg, const struct config_value *v,
 	if (!v->line || parse_busy_poll(v->text, &us) == 0)
 		return 0;
 	snprintf(err, errlen, "%s:%u: 'busy-poll' must be 'auto' or a whole "
-		 "number of microseconds from 0 to %u, not '%s'", cfg->path, v->line,
-		 BUSY_POLL_MAX_US, v->text);
+		 "number of microseconds from 0 to %u, not '%s'", cfg->path,
+		 v->line, BUSY_POLL_MAX_US, v->text);
 	return -EINVAL;
 }
 

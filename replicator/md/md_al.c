@@ -379,18 +379,19 @@ bool md_al_ahead(const struct md_al *al, struct md_al_streams *s,
 		return false;
 	}
 	s->end[i] = off + len;
-	/* MD_AL_SLOTS_MIN is 67: the smallest AL keeps 59 slots besides */
 	if (last + 1 >= al->n_extents)
 		return false;
+	/* at most MD_AL_AHEAD slots: even the smallest AL (MD_AL_SLOTS_MIN,
+	 * 67) keeps 59 for the rest */
 	probe = last + MD_AL_AHEAD / 2;
 	if (probe >= al->n_extents)
 		probe = al->n_extents - 1;
 	if (md_al_is_hot(al, probe))
 		return false;
-	end = (uint64_t)(last + 1 + MD_AL_AHEAD) * ext;
+	end = ((uint64_t)last + 1 + MD_AL_AHEAD) * ext;
 	if (end > al->data_size)
 		end = al->data_size;
-	*ret_off = (uint64_t)(last + 1) * ext;
+	*ret_off = ((uint64_t)last + 1) * ext;
 	*ret_len = end - *ret_off;
 	return true;
 }
