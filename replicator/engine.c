@@ -410,6 +410,17 @@ static struct inline_lane *lane_of(struct engine *e,
 	return NULL;
 }
 
+/* Append op to the list whose tail is *tail; it counts as in flight
+ * until taken off (run_deferred, finish_inline). */
+static void hold(struct engine *e, struct engine_op ***tail,
+		 struct engine_op *op)
+{
+	op->next = NULL;
+	**tail = op;
+	*tail = &op->next;
+	e->inflight++;
+}
+
 /* Make op's write now if its lane is not paused; true when it is done
  * (its callback queued for finish_inline). */
 static bool write_inline(struct engine *e, struct inline_lane *lane,
@@ -441,10 +452,7 @@ static bool write_inline(struct engine *e, struct inline_lane *lane,
 		op->done = (uint32_t)n;
 		return false;
 	}
-	op->next = NULL;
-	*e->inline_tail = op;
-	e->inline_tail = &op->next;
-	e->inflight++;
+	hold(e, &e->inline_tail, op);
 	return true;
 }
 
@@ -462,10 +470,7 @@ void engine_write(struct engine *e, struct engine_op *op, int fd,
 	op->rw_flags = rw_flags;
 	lane = lane_of(e, op);
 	if (lane == &e->large && now_ns() >= lane->resume_ns) {
-		op->next = NULL;
-		*e->deferred_tail = op;
-		e->deferred_tail = &op->next;
-		e->inflight++;
+		hold(e, &e->deferred_tail, op);
 		return;
 	}
 	if (!lane || !write_inline(e, lane, op))
