@@ -469,7 +469,7 @@ void engine_write(struct engine *e, struct engine_op *op, int fd,
 	op->off = off;
 	op->rw_flags = rw_flags;
 	lane = lane_of(e, op);
-	if (lane == &e->large && now_ns() >= lane->resume_ns) {
+	if (lane == &e->large) {	/* run_deferred: inline or io_uring */
 		hold(e, &e->deferred_tail, op);
 		return;
 	}
