@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,9 @@ struct engine {
 	struct engine_op *inline_done;	/* written inline, in order */
 	struct engine_op **inline_tail;
 	struct engine_inline_stats inl;
+	long (*count_sleeps)(void);	/* voluntary switches, -1: unknown */
+	long sleeps;			/* its value before the last write */
+	bool sleeps_stale;		/* the loop may have slept since */
 };
 
 #define SPIN_BACKOFF_MAX	64u
@@ -60,6 +64,16 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* This thread's voluntary context switches: times it slept in the kernel. */
+static long thread_sleeps(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+		return -1;
+	return ru.ru_nvcsw;
 }
 
 /* Cancels carry no engine_op of their own when the caller passes NULL. */
@@ -124,6 +138,8 @@ int engine_new(unsigned entries, struct engine **ret)
 		.stall_ns = ENGINE_INLINE_STALL_NS,
 		.stall_ns_per_kib = ENGINE_INLINE_LARGE_NS_PER_KIB,
 		.pause_ns = INLINE_PAUSE_NS };
+	e->count_sleeps = thread_sleeps;
+	e->sleeps_stale = true;
 	e->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	if (e->page_size == 0 || e->page_size > (1u << 20))
 		e->page_size = 4096;
@@ -366,6 +382,12 @@ void engine_set_inline_large_writes(struct engine *e, uint32_t max_len,
 	e->large.stall_ns_per_kib = ns_per_kib;
 }
 
+void engine_set_sleep_counter(struct engine *e, long (*count)(void))
+{
+	e->count_sleeps = count;
+	e->sleeps_stale = true;
+}
+
 struct engine_inline_stats engine_inline_stats(const struct engine *e)
 {
 	return e->inl;
@@ -421,6 +443,24 @@ static void hold(struct engine *e, struct engine_op ***tail,
 	e->inflight++;
 }
 
+/*
+ * A write slower than its lane's limit either slept in the kernel (dirty-page
+ * throttling, a lock, a read of metadata): a stall, which io_uring's workers
+ * can wait through while the loop serves; or it never slept and its thread
+ * lost the CPU (to the client, another process, the hypervisor): a worker
+ * would get no CPU sooner, and one more thread would compete for it. On a
+ * 2-CPU VM shared with the client, nearly every slow 4 KiB write was the
+ * second kind. The count of voluntary context switches tells them apart; a
+ * count the loop cannot read counts as a sleep (the cautious answer).
+ */
+static bool write_slept(struct engine *e)
+{
+	long before = e->sleeps;
+
+	e->sleeps = e->count_sleeps();
+	return before < 0 || e->sleeps < 0 || e->sleeps != before;
+}
+
 /* Make op's write now if its lane is not paused; true when it is done
  * (its callback queued for finish_inline). */
 static bool write_inline(struct engine *e, struct inline_lane *lane,
@@ -432,16 +472,23 @@ static bool write_inline(struct engine *e, struct inline_lane *lane,
 	start = now_ns();
 	if (start < lane->resume_ns)
 		return false;
+	if (e->sleeps_stale) {
+		/* the loop's own waits sleep: start counting after them */
+		e->sleeps = e->count_sleeps();
+		e->sleeps_stale = false;
+	}
 	n = pwrite(op->fd, op->buf, op->len, (off_t)op->off);
 	took = now_ns() - start;
-	if (took > lane->stall_ns + lane->stall_ns_per_kib * (op->len >> 10)) {
+	if (took <= lane->stall_ns + lane->stall_ns_per_kib * (op->len >> 10)) {
+		lane->pause_ns = INLINE_PAUSE_NS;
+	} else if (!write_slept(e)) {
+		e->inl.preempted++;
+	} else {
 		e->inl.stalls++;
 		lane->resume_ns = start + took + lane->pause_ns;
 		lane->pause_ns *= 2;
 		if (lane->pause_ns > INLINE_PAUSE_MAX_NS)
 			lane->pause_ns = INLINE_PAUSE_MAX_NS;
-	} else {
-		lane->pause_ns = INLINE_PAUSE_NS;
 	}
 	if (n <= 0)
 		return false;
@@ -756,8 +803,10 @@ int engine_run_once(struct engine *e)
 	/* inline writes' callbacks to run: no wait */
 	if (e->inline_done || spin_for_events(e))
 		r = io_uring_submit(&e->ring);
-	else
+	else {
 		r = io_uring_submit_and_wait(&e->ring, 1);
+		e->sleeps_stale = true;
+	}
 	if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 		return r;
 	/*

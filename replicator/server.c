@@ -2335,6 +2335,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->inline_writes = engine_inline_stats(srv->eng).writes;
 	ret->inline_large_writes = engine_inline_stats(srv->eng).large_writes;
 	ret->inline_stalls = engine_inline_stats(srv->eng).stalls;
+	ret->inline_preempted = engine_inline_stats(srv->eng).preempted;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

@@ -62,16 +62,18 @@ FIO_MIN_IOS=300 run_fio randwrite-1m 1 --bs=1m --size=48M --loops=8
 # On the page cache the loop makes whole-page writes of up to 1 MiB
 # itself (replicator/engine.c); repctl status counts them.
 if [[ $INTEROP_SERVER == repd && $DIRECT_IO_LINE == "direct-io = no" ]]; then
-	read -r inl large stalls < <(timeout 10 "$REPCTL" status --config "$CFG" \
+	read -r inl large stalls preempted < <(timeout 10 "$REPCTL" status --config "$CFG" \
 		--node alpha --json | "$PYTHON" -c 'import json, sys
 io = json.load(sys.stdin)["io"]
-print(io["inline_writes"], io["inline_large_writes"], io["inline_stalls"])') ||
+print(io["inline_writes"], io["inline_large_writes"], io["inline_stalls"],
+      io["inline_preempted"])') ||
 		fail "repctl status --json failed"
 	((inl >= 1000)) || fail "io.inline_writes is '$inl' after the 4k jobs, want >= 1000"
 	((large >= 1)) || fail "io.inline_large_writes is '$large' after the 1 MiB job, want >= 1"
 	((large <= inl)) || fail "io.inline_large_writes $large > io.inline_writes $inl"
-	((stalls <= inl)) || fail "io.inline_stalls $stalls > io.inline_writes $inl"
-	log "writes made by the loop itself: $inl, $large of them large ($stalls blocked)"
+	((stalls + preempted <= inl)) ||
+		fail "io.inline_stalls $stalls + io.inline_preempted $preempted > io.inline_writes $inl"
+	log "writes made by the loop itself: $inl, $large of them large ($stalls blocked, $preempted preempted)"
 fi
 
 stop_repd

@@ -662,6 +662,36 @@ static void test_inline_large_writes_after_submit(void)
 	close(fd);
 }
 
+/* Fake sleep counters for the stall tests: the kernel's count of
+ * voluntary context switches, as seen around each inline write. */
+static long fake_sleeps;
+
+static long sleeps_each_call(void)	/* every write slept */
+{
+	return ++fake_sleeps;
+}
+
+static long sleeps_as_set(void)		/* only when the test says so */
+{
+	return fake_sleeps;
+}
+
+static long sleeps_unknown(void)	/* getrusage failed */
+{
+	return -1;
+}
+
+/* An engine whose every inline write is slower than the limit, with the
+ * given sleep counter. */
+static struct engine *new_slow_engine(long (*count)(void))
+{
+	struct engine *e = new_engine(0);
+
+	engine_set_inline_writes(e, ENGINE_INLINE_WRITE_MAX, 0);
+	engine_set_sleep_counter(e, count);
+	return e;
+}
+
 /* A large write that blocked pauses the large lane only: the next large
  * write goes to io_uring, a small one is still made at once. */
 static void test_inline_large_stall_pauses_its_lane(void)
@@ -669,6 +699,7 @@ static void test_inline_large_stall_pauses_its_lane(void)
 	struct engine *e = new_engine(0);
 	int fd = aaa_file();
 
+	engine_set_sleep_counter(e, sleeps_each_call);
 	engine_set_inline_writes(e, 8192, PATIENT_NS);
 	engine_set_inline_large_writes(e, 64 << 10, 0, 0);
 	CU_ASSERT_FALSE(write_b(e, fd, 0, 16384, 0));
@@ -683,19 +714,44 @@ static void test_inline_large_stall_pauses_its_lane(void)
 	close(fd);
 }
 
-/* A write that took longer than the stall limit (here: any) sends the
- * next ones to io_uring's workers for a while. */
+/* A write that took longer than the stall limit (here: any) and slept
+ * meanwhile sends the next ones to io_uring's workers for a while. So
+ * does one around which the loop could not count its sleeps. */
 static void test_inline_stall_pauses(void)
 {
-	struct engine *e = new_engine(0);
+	long (*counters[])(void) = { sleeps_each_call, sleeps_unknown };
+
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		struct engine *e = new_slow_engine(counters[i]);
+		int fd = aaa_file();
+
+		CU_ASSERT(write_b(e, fd, 0, 4096, 0));
+		CU_ASSERT_FALSE(write_b(e, fd, 4096, 4096, 0));
+		CU_ASSERT_FALSE(write_b(e, fd, 8192, 4096, 0));
+		CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 1);
+		CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 1);
+		CU_ASSERT_EQUAL(engine_inline_stats(e).preempted, 0);
+		engine_free(e);
+		close(fd);
+	}
+}
+
+/* A write as slow that never slept lost its CPU, which workers would not
+ * win back: no pause, counted apart. The loop's own sleeps while it
+ * waits between writes are not charged to the next write. */
+static void test_inline_preempted_write_keeps_lane(void)
+{
+	struct engine *e = new_slow_engine(sleeps_as_set);
 	int fd = aaa_file();
 
-	engine_set_inline_writes(e, ENGINE_INLINE_WRITE_MAX, 0);
+	fake_sleeps = 0;
 	CU_ASSERT(write_b(e, fd, 0, 4096, 0));
-	CU_ASSERT_FALSE(write_b(e, fd, 4096, 4096, 0));
-	CU_ASSERT_FALSE(write_b(e, fd, 8192, 4096, 0));
-	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 1);
-	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 1);
+	fake_sleeps += 3;	/* as if the loop slept in write_b's wait */
+	CU_ASSERT(write_b(e, fd, 4096, 4096, 0));
+	CU_ASSERT(write_b(e, fd, 8192, 64 << 10, 0));
+	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 3);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).preempted, 3);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 0);
 	engine_free(e);
 	close(fd);
 }
@@ -754,6 +810,8 @@ int main(void)
 		  test_inline_write_exclusions },
 		{ "a stalled inline write pauses them",
 		  test_inline_stall_pauses },
+		{ "a preempted inline write does not",
+		  test_inline_preempted_write_keeps_lane },
 		{ "a failed inline write goes to io_uring",
 		  test_inline_write_error },
 	};
