@@ -49,9 +49,9 @@ struct engine {
 	struct engine_op *inline_done;	/* written inline, in order */
 	struct engine_op **inline_tail;
 	struct engine_inline_stats inl;
-	long (*count_sleeps)(void);	/* voluntary switches, -1: unknown */
-	long sleeps;			/* its value before the last write */
-	bool sleeps_stale;		/* the loop may have slept since */
+	struct engine_switches (*count_switches)(void);
+	struct engine_switches switches; /* counted before the last write */
+	bool switches_stale;		/* the loop may have slept since */
 };
 
 #define SPIN_BACKOFF_MAX	64u
@@ -66,14 +66,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* This thread's voluntary context switches: times it slept in the kernel. */
-static long thread_sleeps(void)
+/* This thread's context switches so far, -1 each if unknown. */
+static struct engine_switches thread_switches(void)
 {
 	struct rusage ru;
 
 	if (getrusage(RUSAGE_THREAD, &ru) < 0)
-		return -1;
-	return ru.ru_nvcsw;
+		return (struct engine_switches){ -1, -1 };
+	return (struct engine_switches){ .slept = ru.ru_nvcsw,
+					 .preempted = ru.ru_nivcsw };
 }
 
 /* Cancels carry no engine_op of their own when the caller passes NULL. */
@@ -138,8 +139,8 @@ int engine_new(unsigned entries, struct engine **ret)
 		.stall_ns = ENGINE_INLINE_STALL_NS,
 		.stall_ns_per_kib = ENGINE_INLINE_LARGE_NS_PER_KIB,
 		.pause_ns = INLINE_PAUSE_NS };
-	e->count_sleeps = thread_sleeps;
-	e->sleeps_stale = true;
+	e->count_switches = thread_switches;
+	e->switches_stale = true;
 	e->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	if (e->page_size == 0 || e->page_size > (1u << 20))
 		e->page_size = 4096;
@@ -382,10 +383,11 @@ void engine_set_inline_large_writes(struct engine *e, uint32_t max_len,
 	e->large.stall_ns_per_kib = ns_per_kib;
 }
 
-void engine_set_sleep_counter(struct engine *e, long (*count)(void))
+void engine_set_switch_counter(struct engine *e,
+			       struct engine_switches (*count)(void))
 {
-	e->count_sleeps = count;
-	e->sleeps_stale = true;
+	e->count_switches = count;
+	e->switches_stale = true;
 }
 
 struct engine_inline_stats engine_inline_stats(const struct engine *e)
@@ -444,21 +446,32 @@ static void hold(struct engine *e, struct engine_op ***tail,
 }
 
 /*
- * A write slower than its lane's limit either slept in the kernel (dirty-page
- * throttling, a lock, a read of metadata): a stall, which io_uring's workers
- * can wait through while the loop serves; or it never slept and its thread
- * lost the CPU (to the client, another process, the hypervisor): a worker
- * would get no CPU sooner, and one more thread would compete for it. On a
- * 2-CPU VM shared with the client, nearly every slow 4 KiB write was the
- * second kind. The count of voluntary context switches tells them apart; a
- * count the loop cannot read counts as a sleep (the cautious answer).
+ * A write slower than its lane's limit either
+ * - slept in the kernel (dirty-page throttling, a lock, a read of
+ *   metadata), or ran the whole time (a copy into cold pages): a stall,
+ *   which an io_uring worker can wait through or work through on another
+ *   CPU while the loop serves; or
+ * - was preempted and never slept: its thread lost the CPU (to the
+ *   client, another process), and a worker would get one no sooner while
+ *   adding a thread to compete for it. On a 2-CPU VM shared with fio,
+ *   most slow 4 KiB writes at QD32 were of this kind.
+ * The thread's counts of voluntary and involuntary context switches tell
+ * them apart, counted from before the first write after the loop's last
+ * wait, or from the last slow write (so a preemption earlier in the same
+ * turn passes for the write's own: rare, and it only spares a pause).
+ * Counts the loop cannot read mean a stall (the cautious answer). True
+ * for a stall.
  */
-static bool write_slept(struct engine *e)
+static bool write_stalled(struct engine *e)
 {
-	long before = e->sleeps;
+	struct engine_switches before = e->switches, now;
 
-	e->sleeps = e->count_sleeps();
-	return before < 0 || e->sleeps < 0 || e->sleeps != before;
+	now = e->count_switches();
+	e->switches = now;
+	if (before.slept < 0 || before.preempted < 0 || now.slept < 0 ||
+	    now.preempted < 0 || now.slept != before.slept)
+		return true;
+	return now.preempted == before.preempted;
 }
 
 /* Make op's write now if its lane is not paused; true when it is done
@@ -472,16 +485,16 @@ static bool write_inline(struct engine *e, struct inline_lane *lane,
 	start = now_ns();
 	if (start < lane->resume_ns)
 		return false;
-	if (e->sleeps_stale) {
+	if (e->switches_stale) {
 		/* the loop's own waits sleep: start counting after them */
-		e->sleeps = e->count_sleeps();
-		e->sleeps_stale = false;
+		e->switches = e->count_switches();
+		e->switches_stale = false;
 	}
 	n = pwrite(op->fd, op->buf, op->len, (off_t)op->off);
 	took = now_ns() - start;
 	if (took <= lane->stall_ns + lane->stall_ns_per_kib * (op->len >> 10)) {
 		lane->pause_ns = INLINE_PAUSE_NS;
-	} else if (!write_slept(e)) {
+	} else if (!write_stalled(e)) {
 		e->inl.preempted++;
 	} else {
 		e->inl.stalls++;
@@ -805,7 +818,7 @@ int engine_run_once(struct engine *e)
 		r = io_uring_submit(&e->ring);
 	else {
 		r = io_uring_submit_and_wait(&e->ring, 1);
-		e->sleeps_stale = true;
+		e->switches_stale = true;
 	}
 	if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 		return r;

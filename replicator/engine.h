@@ -102,9 +102,9 @@ struct engine_spin_stats engine_spin_stats(const struct engine *e);
  * Page-cache writes the loop makes itself (see engine.c): writes of whole
  * pages, at most max_len bytes, without RWF_DSYNC, on descriptors not
  * named by engine_add_device_fd(). One that takes longer than stall_ns
- * and slept in the kernel meanwhile (it blocked: dirty-page throttling, a
- * read of metadata) sends the next ones to io_uring's workers for a
- * while; one that was only slow (preempted) does not. max_len 0: every write goes
+ * (it blocked: dirty-page throttling, a read of metadata; or its copy was
+ * slow) sends the next ones to io_uring's workers for a while, unless it
+ * was preempted and never slept (a worker would not run sooner). max_len 0: every write goes
  * through io_uring. The defaults are ENGINE_INLINE_WRITE_MAX and
  * ENGINE_INLINE_STALL_NS.
  */
@@ -126,20 +126,25 @@ void engine_set_inline_writes(struct engine *e, uint32_t max_len,
 void engine_set_inline_large_writes(struct engine *e, uint32_t max_len,
 				    uint64_t stall_ns, uint64_t ns_per_kib);
 
-/* Writes made inline, of those the large ones, the ones that blocked
- * (each pauses its lane: 100 ms, doubled while they keep blocking, up to
- * 3.2 s), and the ones as slow that never slept (no pause). */
+/* Writes made inline, of those the large ones, the ones that stalled
+ * (each pauses its lane: 100 ms, doubled while they keep stalling, up to
+ * 3.2 s), and the ones as slow that were preempted (no pause). */
 struct engine_inline_stats {
 	uint64_t writes, large_writes, stalls, preempted;
 };
 struct engine_inline_stats engine_inline_stats(const struct engine *e);
 
 /*
- * How the loop counts its thread's sleeps in the kernel (voluntary context
- * switches; -1 when it cannot tell), to know a blocked write from a
- * preempted one. getrusage(RUSAGE_THREAD) unless a test replaces it.
+ * How the loop counts its thread's context switches, to know a blocked
+ * write from a preempted one: voluntary (it slept in the kernel) and
+ * involuntary (it was preempted), -1 when it cannot tell.
+ * getrusage(RUSAGE_THREAD) unless a test replaces it.
  */
-void engine_set_sleep_counter(struct engine *e, long (*count)(void));
+struct engine_switches {
+	long slept, preempted;
+};
+void engine_set_switch_counter(struct engine *e,
+			       struct engine_switches (*count)(void));
 
 /*
  * Reads and writes on fd wait for the device (it is O_DIRECT): no spinning

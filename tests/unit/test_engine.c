@@ -662,33 +662,40 @@ static void test_inline_large_writes_after_submit(void)
 	close(fd);
 }
 
-/* Fake sleep counters for the stall tests: the kernel's count of
- * voluntary context switches, as seen around each inline write. */
-static long fake_sleeps;
+/* Fake context-switch counters for the stall tests, as the loop sees them
+ * around each inline write. */
+static struct engine_switches fake;
 
-static long sleeps_each_call(void)	/* every write slept */
+static struct engine_switches sleeps_each_call(void)	/* it blocked */
 {
-	return ++fake_sleeps;
+	fake.slept++;
+	return fake;
 }
 
-static long sleeps_as_set(void)		/* only when the test says so */
+static struct engine_switches preempted_each_call(void)	/* lost the CPU */
 {
-	return fake_sleeps;
+	fake.preempted++;
+	return fake;
 }
 
-static long sleeps_unknown(void)	/* getrusage failed */
+static struct engine_switches as_set(void)	/* as the test says */
 {
-	return -1;
+	return fake;
+}
+
+static struct engine_switches unknown(void)	/* getrusage failed */
+{
+	return (struct engine_switches){ -1, -1 };
 }
 
 /* An engine whose every inline write is slower than the limit, with the
- * given sleep counter. */
-static struct engine *new_slow_engine(long (*count)(void))
+ * given switch counter. */
+static struct engine *new_slow_engine(struct engine_switches (*count)(void))
 {
 	struct engine *e = new_engine(0);
 
 	engine_set_inline_writes(e, ENGINE_INLINE_WRITE_MAX, 0);
-	engine_set_sleep_counter(e, count);
+	engine_set_switch_counter(e, count);
 	return e;
 }
 
@@ -699,7 +706,7 @@ static void test_inline_large_stall_pauses_its_lane(void)
 	struct engine *e = new_engine(0);
 	int fd = aaa_file();
 
-	engine_set_sleep_counter(e, sleeps_each_call);
+	engine_set_switch_counter(e, sleeps_each_call);
 	engine_set_inline_writes(e, 8192, PATIENT_NS);
 	engine_set_inline_large_writes(e, 64 << 10, 0, 0);
 	CU_ASSERT_FALSE(write_b(e, fd, 0, 16384, 0));
@@ -714,12 +721,13 @@ static void test_inline_large_stall_pauses_its_lane(void)
 	close(fd);
 }
 
-/* A write that took longer than the stall limit (here: any) and slept
- * meanwhile sends the next ones to io_uring's workers for a while. So
- * does one around which the loop could not count its sleeps. */
+/* A write that took longer than the stall limit (here: any) sends the
+ * next ones to io_uring's workers for a while if it slept meanwhile, or
+ * ran the whole time (no switch at all), or the loop could not count. */
 static void test_inline_stall_pauses(void)
 {
-	long (*counters[])(void) = { sleeps_each_call, sleeps_unknown };
+	struct engine_switches (*counters[])(void) = {
+		sleeps_each_call, as_set, unknown };
 
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
 		struct engine *e = new_slow_engine(counters[i]);
@@ -736,20 +744,34 @@ static void test_inline_stall_pauses(void)
 	}
 }
 
-/* A write as slow that never slept lost its CPU, which workers would not
- * win back: no pause, counted apart. The loop's own sleeps while it
- * waits between writes are not charged to the next write. */
+/* A write as slow that was preempted and never slept lost its CPU, which
+ * a worker would not win back: no pause, counted apart. */
 static void test_inline_preempted_write_keeps_lane(void)
 {
-	struct engine *e = new_slow_engine(sleeps_as_set);
+	struct engine *e = new_slow_engine(preempted_each_call);
 	int fd = aaa_file();
 
-	fake_sleeps = 0;
 	CU_ASSERT(write_b(e, fd, 0, 4096, 0));
-	fake_sleeps += 3;	/* as if the loop slept in write_b's wait */
 	CU_ASSERT(write_b(e, fd, 4096, 4096, 0));
 	CU_ASSERT(write_b(e, fd, 8192, 64 << 10, 0));
 	CU_ASSERT_EQUAL(engine_inline_stats(e).writes, 3);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).preempted, 3);
+	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 0);
+	engine_free(e);
+	close(fd);
+}
+
+/* The loop's own sleeps while it waits between writes are not charged to
+ * the next write: only a change across the write itself counts. */
+static void test_inline_loop_sleeps_not_charged(void)
+{
+	struct engine *e = new_slow_engine(preempted_each_call);
+	int fd = aaa_file();
+
+	CU_ASSERT(write_b(e, fd, 0, 4096, 0));
+	fake.slept += 3;	/* as if the loop slept in write_b's wait */
+	CU_ASSERT(write_b(e, fd, 4096, 4096, 0));
+	CU_ASSERT(write_b(e, fd, 8192, 4096, 0));
 	CU_ASSERT_EQUAL(engine_inline_stats(e).preempted, 3);
 	CU_ASSERT_EQUAL(engine_inline_stats(e).stalls, 0);
 	engine_free(e);
@@ -812,6 +834,8 @@ int main(void)
 		  test_inline_stall_pauses },
 		{ "a preempted inline write does not",
 		  test_inline_preempted_write_keeps_lane },
+		{ "the loop's own sleeps are not charged to a write",
+		  test_inline_loop_sleeps_not_charged },
 		{ "a failed inline write goes to io_uring",
 		  test_inline_write_error },
 	};
