@@ -73,7 +73,7 @@ print(io["inline_writes"], io["inline_large_writes"], io["inline_stalls"],
 	((large <= inl)) || fail "io.inline_large_writes $large > io.inline_writes $inl"
 	((stalls + preempted <= inl)) ||
 		fail "io.inline_stalls $stalls + io.inline_preempted $preempted > io.inline_writes $inl"
-	log "writes made by the loop itself: $inl, $large of them large ($stalls blocked, $preempted preempted)"
+	log "writes made by the loop itself: $inl, $large of them large ($stalls stalled, $preempted preempted)"
 fi
 
 stop_repd
