@@ -814,11 +814,11 @@ int engine_run_once(struct engine *e)
 		run_deferred(e);
 	}
 	/* inline writes' callbacks to run: no wait */
-	if (e->inline_done || spin_for_events(e))
+	if (e->inline_done || spin_for_events(e)) {
 		r = io_uring_submit(&e->ring);
-	else {
+	} else {
 		r = io_uring_submit_and_wait(&e->ring, 1);
-		e->switches_stale = true;
+		e->switches_stale = true;	/* see write_stalled() */
 	}
 	if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 		return r;

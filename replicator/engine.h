@@ -104,9 +104,9 @@ struct engine_spin_stats engine_spin_stats(const struct engine *e);
  * named by engine_add_device_fd(). One that takes longer than stall_ns
  * (it blocked: dirty-page throttling, a read of metadata; or its copy was
  * slow) sends the next ones to io_uring's workers for a while, unless it
- * was preempted and never slept (a worker would not run sooner). max_len 0: every write goes
- * through io_uring. The defaults are ENGINE_INLINE_WRITE_MAX and
- * ENGINE_INLINE_STALL_NS.
+ * was preempted and never slept (a worker would not run sooner).
+ * max_len 0: every write goes through io_uring. The defaults are
+ * ENGINE_INLINE_WRITE_MAX and ENGINE_INLINE_STALL_NS.
  */
 #define ENGINE_INLINE_WRITE_MAX	(64u << 10)
 #define ENGINE_INLINE_STALL_NS	250000u
