@@ -99,7 +99,7 @@ struct server_stats {
 	uint64_t inline_writes;		/* page-cache writes the loop made */
 	uint64_t inline_large_writes;	/* of those, above 64 KiB */
 	uint64_t inline_stalls;		/* of those, ones that blocked */
-	uint64_t inline_preempted;	/* as slow, but never slept */
+	uint64_t inline_preempted;	/* as slow, but preempted, not asleep */
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */
