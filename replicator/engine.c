@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <sched.h>
 #include <stdio.h>
@@ -366,6 +367,26 @@ void engine_read_offload(struct engine *e, struct engine_op *op, int fd,
 			 void *buf, uint32_t len, uint64_t off)
 {
 	start_read(e, op, fd, buf, len, off, true);
+}
+
+void engine_splice_to_pipe(struct engine *e, struct engine_op *op,
+			   int fd_in, uint64_t off_in, int fd_out,
+			   uint32_t len)
+{
+	struct io_uring_sqe *sqe = get_sqe(e);
+
+	op->kind = ENGINE_OP_OTHER;
+	/* SPLICE_F_NONBLOCK: a pipe without room fails with -EAGAIN
+	 * instead of holding the worker forever (the file side may still
+	 * wait for the disk, which is what the worker is for) */
+	io_uring_prep_splice(sqe, fd_in, (int64_t)off_in, fd_out, -1, len,
+			     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	queue(e, sqe, op, ENGINE_WAIT_WORKER);
+}
+
+unsigned engine_cpus(const struct engine *e)
+{
+	return e->n_cpus;
 }
 
 void engine_set_inline_writes(struct engine *e, uint32_t max_len,

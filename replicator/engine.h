@@ -188,6 +188,16 @@ void engine_read_offload(struct engine *e, struct engine_op *op, int fd,
 			 void *buf, uint32_t len, uint64_t off);
 void engine_write(struct engine *e, struct engine_op *op, int fd,
 		  const void *buf, uint32_t len, uint64_t off, int rw_flags);
+/* Move up to len bytes of the file fd_in at off_in into the pipe fd_out,
+ * without a copy: the pipe takes references to the page-cache pages.
+ * io_uring runs it in a worker, so a page not cached yet is waited for
+ * there, not in the loop. The result is what splice(2) returned: it may
+ * be short, and the caller continues; -EAGAIN if the pipe has no room. */
+void engine_splice_to_pipe(struct engine *e, struct engine_op *op,
+			   int fd_in, uint64_t off_in, int fd_out,
+			   uint32_t len);
+/* CPUs the loop and its workers may run on (1 when pinned to one). */
+unsigned engine_cpus(const struct engine *e);
 void engine_fsync(struct engine *e, struct engine_op *op, int fd,
 		  bool datasync);
 void engine_fallocate(struct engine *e, struct engine_op *op, int fd,

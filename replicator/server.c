@@ -24,6 +24,7 @@
 #include <linux/falloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include "link.h"
 #include "meta.h"
 #include "peer/peer_proto.h"
+#include "pipe_pool.h"
 #include "sendq.h"
 #include "server.h"
 #include "store_req.h"
@@ -52,6 +54,20 @@
 #define MAX_EXTENTS	1024u		/* extents in one BLOCK_STATUS reply */
 #define ZERO_CHUNK	STORE_ZERO_CHUNK /* zero bytes for WRITE_ZEROES */
 #define TRIM_RSS_ABOVE	(4u << 20)	/* give back buffer pages beyond this */
+/*
+ * Buffered READs of SPLICE_READ_MIN up to SPLICE_READ_MAX bytes go from
+ * the page cache to the socket by reference (docs/design.md, "Read
+ * replies by splice"): an io_uring worker splices the file range into a
+ * pipe, and the loop splices the pipe into the socket. Below the minimum
+ * the loop's own read of cached pages, with no worker, costs less.
+ * SPLICE_PIPES of them may be in flight, more read with a copy. Without
+ * CAP_SYS_RESOURCE a pipe holds 1 MiB at most (pipe-max-size), and
+ * longer reads copy too (pipe_pool.h); 32 such pipes are the 64 MiB of
+ * pipe buffers such a user may have in all.
+ */
+#define SPLICE_READ_MIN	STORE_OFFLOAD_READ_MIN
+#define SPLICE_READ_MAX	(4u << 20)
+#define SPLICE_PIPES	32u
 #define MAX_LISTENERS	8
 /* TRIM and WRITE_ZEROES may cover the whole device; they are executed in
  * chunks so that each holds a bounded number of activity-log extents. */
@@ -112,6 +128,8 @@ struct nbd_io {
 	int local_err;			/* local leg result of the chunk/flush */
 	uint32_t hdr_len;		/* reply header bytes in hdr[] */
 	uint32_t data_len;		/* reply data bytes in buf[] */
+	struct read_pipe *pipe;		/* spliced READ: its data, or NULL */
+	uint32_t piped;			/* bytes in the pipe */
 	struct sendq_item si;		/* the reply in the send queue */
 	bool in_wlist;			/* counted in the write-order list */
 	bool during_rs;			/* resync I/O was in flight at start */
@@ -135,6 +153,7 @@ struct conn {
 	bool dead;			/* socket unusable: drop replies */
 	bool paused;			/* waiting for request contexts */
 	bool recv_pending, send_pending;
+	bool can_splice;		/* O_NONBLOCK: splice never waits */
 	struct engine_task send_task;	/* queued replies wait for it */
 	bool reaping;			/* on srv->reap, freed after the batch */
 	struct conn *reap_next;
@@ -185,6 +204,9 @@ struct server {
 	bool draining;
 	bool refusing;			/* server_refuse_requests() */
 	uint64_t requests;
+	struct pipe_pool pipes;		/* for spliced READ replies */
+	bool splice_reads;		/* buffered store */
+	uint64_t reads_spliced;
 	struct {
 		bool active;		/* a resync is running (we are source) */
 		uint64_t cursor;	/* next byte offset to look at */
@@ -258,6 +280,8 @@ static struct nbd_io *io_get(struct server *srv, struct conn *c)
 	io->conn = c;
 	io->refs = 1;			/* the reply path's */
 	io->hdr_len = io->data_len = 0;
+	io->pipe = NULL;
+	io->piped = 0;
 	if (c)				/* NULL: the server's own (resync) */
 		c->inflight++;
 	return io;
@@ -280,6 +304,11 @@ static void io_put(struct nbd_io *io)
 	    (io->req.type == NBD_CMD_READ || io->req.type == NBD_CMD_WRITE))
 		madvise(io->buf + TRIM_RSS_ABOVE,
 			srv->buf_size - TRIM_RSS_ABOVE, MADV_DONTNEED);
+	if (io->pipe) {
+		/* bytes left in it were never sent: close it */
+		pipe_pool_put(&srv->pipes, io->pipe, io->piped == 0);
+		io->pipe = NULL;
+	}
 	io->conn = NULL;
 	io->next = srv->free_ios;
 	srv->free_ios = io;
@@ -316,6 +345,10 @@ static void io_reply(struct nbd_io *io, int err)
 
 	if (err < 0) {
 		io->data_len = 0;
+		if (io->pipe) {
+			pipe_pool_put(&srv->pipes, io->pipe, false);
+			io->pipe = NULL;
+		}
 		if (reply_is_structured(io))
 			io->hdr_len = (uint32_t)nbd_encode_chunk_error(io->hdr,
 				io->req.cookie, wire, NULL);
@@ -345,7 +378,10 @@ static void io_reply(struct nbd_io *io, int err)
 	io->si.hdr_len = io->hdr_len;
 	io->si.payload = io->buf;
 	io->si.payload_len = io->data_len;
-	sendq_push(&c->sendq, &io->si);
+	if (io->pipe)
+		sendq_push_spliced(&c->sendq, &io->si);
+	else
+		sendq_push(&c->sendq, &io->si);
 	conn_kick_send(c);
 }
 
@@ -531,6 +567,70 @@ static void on_read_done(struct engine_op *op, int res)
 	}
 	io->data_len = io->req.len;
 	io_reply(io, 0);
+}
+
+/* A spliced READ: res more bytes of the range are in io->pipe. */
+static void on_read_spliced(struct engine_op *op, int res)
+{
+	struct nbd_io *io = container_of(op, struct nbd_io, op);
+	struct server *srv = io->srv;
+
+	if (res > 0)	/* in the pipe, whatever the fault hook says */
+		io->piped += (uint32_t)res;
+	res = local_result(srv, res);
+	if (res == 0)
+		res = -EIO;	/* end of file inside the export: truncated */
+	if (res > 0) {
+		if (io->piped < io->req.len) {
+			/* short: a signal, or a page the worker could not get
+			 * in one go; the pipe has room for the rest */
+			engine_splice_to_pipe(srv->eng, &io->op, srv->store->fd,
+					      io->req.offset + io->piped,
+					      io->pipe->w,
+					      io->req.len - io->piped);
+			return;
+		}
+		srv->reads_spliced++;
+		io->data_len = io->req.len;
+		io_reply(io, 0);
+		return;
+	}
+	/* what reached the pipe will not be sent: the pipe goes, even if
+	 * it looks empty (errors are rare, a pipe is cheap) */
+	pipe_pool_put(&srv->pipes, io->pipe, false);
+	io->pipe = NULL;
+	io->piped = 0;
+	on_read_done(op, res);	/* the same error handling */
+}
+
+/* Start a READ by splice if it qualifies (see SPLICE_READ_MIN). */
+static bool read_spliced(struct nbd_io *io)
+{
+	struct server *srv = io->srv;
+	uint32_t len = io->req.len;
+
+	/* on one CPU (cpu = N, or auto while pinned) the worker that
+	 * splices would only take turns with the loop there */
+	if (!srv->splice_reads || !io->conn->can_splice ||
+	    len < SPLICE_READ_MIN || len > SPLICE_READ_MAX ||
+	    engine_cpus(srv->eng) < 2)
+		return false;
+	io->pipe = pipe_pool_get(&srv->pipes, len);
+	if (!io->pipe) {
+		if (srv->pipes.last_err) {
+			log_errno(LOG_WARNING, srv->pipes.last_err,
+				  "no more pipes for spliced reads (%u open); "
+				  "the others read with a copy",
+				  srv->pipes.open);
+			srv->pipes.last_err = 0;
+		}
+		return false;
+	}
+	io->piped = 0;
+	io->op.cb = on_read_spliced;
+	engine_splice_to_pipe(srv->eng, &io->op, srv->store->fd,
+			      io->req.offset, io->pipe->w, len);
+	return true;
 }
 
 static void chunk_begin(struct nbd_io *io);
@@ -1583,6 +1683,8 @@ static void io_execute(struct nbd_io *io)
 			read_from_peer(io);
 			return;
 		}
+		if (read_spliced(io))
+			return;
 		io->op.cb = on_read_done;
 		store_read(srv->eng, st, &io->op, io->buf, r->len, r->offset);
 		return;
@@ -1730,16 +1832,71 @@ static void conn_kick_send(struct conn *c)
 	engine_defer(c->srv->eng, &c->send_task);
 }
 
+static void on_send_ready(struct engine_op *op, int res);
+static void reply_done(struct sendq_item *it, void *arg);
+static void conn_kill(struct conn *c);
+
+/*
+ * Move the spliced payload at the head of the queue from its pipe into
+ * the socket, in the loop: nothing is copied, and the socket is
+ * non-blocking, so this never waits. 0 when the head is no longer a
+ * spliced payload, -EAGAIN when the socket is full, or -errno.
+ */
+static int conn_splice_out(struct conn *c)
+{
+	struct sendq_item *it;
+	unsigned tries = 0;
+
+	while ((it = sendq_splice_head(&c->sendq))) {
+		struct nbd_io *io = container_of(it, struct nbd_io, si);
+		ssize_t n;
+
+		n = splice(io->pipe->r, NULL, c->fd, NULL, io->piped,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0 && errno == EINTR && ++tries < 16)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		io->piped -= (uint32_t)n;
+		sendq_advance(&c->sendq, (size_t)n, reply_done, c);
+	}
+	return 0;
+}
+
+static void conn_send(struct conn *c)
+{
+	int r = conn_splice_out(c);
+
+	if (r == -EAGAIN) {
+		/* the socket is full: go on once it has room */
+		c->send_pending = true;
+		c->send_op.cb = on_send_ready;
+		engine_poll(c->srv->eng, &c->send_op, c->fd, POLLOUT);
+		return;
+	}
+	if (r < 0) {
+		log_debug("conn %u: splice failed (%d), dropping replies",
+			  c->id, r);
+		conn_kill(c);
+		return;
+	}
+	if (sendq_prepare(&c->sendq)) {
+		c->send_pending = true;
+		c->send_op.cb = on_send;
+		/* a spliced payload follows the last header: one segment */
+		engine_sendmsg(c->srv->eng, &c->send_op, c->fd, &c->sendq.msg,
+			       MSG_NOSIGNAL | (c->sendq.more ? MSG_MORE : 0));
+	}
+}
+
 static void conn_send_task(struct engine_task *t)
 {
 	struct conn *c = container_of(t, struct conn, send_task);
 
-	if (!c->send_pending && !c->dead && sendq_prepare(&c->sendq)) {
-		c->send_pending = true;
-		c->send_op.cb = on_send;
-		engine_sendmsg(c->srv->eng, &c->send_op, c->fd,
-			       &c->sendq.msg, MSG_NOSIGNAL);
-	}
+	if (!c->send_pending && !c->dead)
+		conn_send(c);
 	conn_maybe_free(c);	/* it waited for this task */
 }
 
@@ -1766,6 +1923,21 @@ static void reply_done(struct sendq_item *it, void *arg)
 		c->hsout_len = 0;	/* hsout is empty again */
 	else
 		io_put(container_of(it, struct nbd_io, si));
+}
+
+static void on_send_ready(struct engine_op *op, int res)
+{
+	struct conn *c = container_of(op, struct conn, send_op);
+
+	c->send_pending = false;
+	if (res < 0 || (res & (POLLERR | POLLHUP | POLLNVAL))) {
+		log_debug("conn %u: socket closed (%d), dropping replies",
+			  c->id, res);
+		conn_kill(c);
+	} else {
+		conn_kick_send(c);
+	}
+	conn_maybe_free(c);
 }
 
 /* Drop every queued reply of a connection whose socket failed. */
@@ -2070,7 +2242,7 @@ static void conn_free(struct conn *c)
 static void conn_new(struct server *srv, int fd, bool is_unix)
 {
 	struct conn *c;
-	int one = 1;
+	int one = 1, flags;
 
 	if (srv->n_conns >= srv->max_conns || srv->draining) {
 		log_msg(LOG_WARNING, "refusing connection: %s",
@@ -2081,6 +2253,14 @@ static void conn_new(struct server *srv, int fd, bool is_unix)
 	if (!is_unix &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		log_errno(LOG_WARNING, -errno, "TCP_NODELAY");
+	/* io_uring waits for the socket itself either way; the flag is for
+	 * the loop's own splice of read replies (conn_splice_out) */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		log_errno(LOG_WARNING, -errno, "O_NONBLOCK on a connection; "
+			  "its reads are sent with a copy");
+		flags = -1;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c)
 		c->rbuf = malloc(RBUF_SIZE + HSOUT_SIZE);
@@ -2093,6 +2273,7 @@ static void conn_new(struct server *srv, int fd, bool is_unix)
 	c->srv = srv;
 	c->fd = fd;
 	c->is_unix = is_unix;
+	c->can_splice = flags >= 0;
 	c->send_task.fn = conn_send_task;
 	c->id = ++srv->next_conn_id;
 	c->hsout = c->rbuf + RBUF_SIZE;
@@ -2180,6 +2361,9 @@ int server_new(const struct server_params *p, struct server **ret)
 	/* O_DIRECT requests never pass through a worker: nothing to gain,
 	 * and pinned, direct I/O at QD1 lost half its rate in our runs */
 	srv->cpu_auto_on = p->cpu_auto && !p->store->direct;
+	/* direct mode keeps its reads out of the page cache */
+	srv->splice_reads = !p->store->direct;
+	pipe_pool_init(&srv->pipes, SPLICE_PIPES, SPLICE_READ_MAX);
 	/*
 	 * Every context gets a buffer as large as the biggest request we
 	 * advertise. The mapping is NORESERVE and untouched pages cost
@@ -2223,6 +2407,7 @@ struct server *server_free(struct server *srv)
 		if (srv->listeners[i].fd >= 0)
 			close(srv->listeners[i].fd);
 	munmap(srv->bufs, 2 * srv->buf_size * srv->max_ios + ZERO_CHUNK);
+	pipe_pool_destroy(&srv->pipes);
 	free(srv->ios);
 	free(srv);
 	return NULL;
@@ -2336,6 +2521,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->inline_large_writes = engine_inline_stats(srv->eng).large_writes;
 	ret->inline_stalls = engine_inline_stats(srv->eng).stalls;
 	ret->inline_preempted = engine_inline_stats(srv->eng).preempted;
+	ret->reads_spliced = srv->reads_spliced;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

@@ -19,6 +19,7 @@ the connection, DISC still answers requests sent before it.
 """
 
 import argparse
+import os
 import random
 import socket
 import struct
@@ -1067,6 +1068,89 @@ def case_stalled_clients_do_not_block_others():
     finally:
         for s in stalls:
             s.close()
+
+
+def fd_kinds(pid):
+    """(sockets, pipes) among the process's descriptors."""
+    socks = pipes = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except FileNotFoundError:
+            continue
+        socks += target.startswith("socket:")
+        pipes += target.startswith("pipe:")
+    return socks, pipes
+
+
+@case
+def case_large_reads_to_a_slow_reader():
+    """16 READs of 1 MiB in flight to a client that reads nothing for a
+    while: the replies (sent by splice on the buffered path) fill the
+    socket and wait for room, while another client is served; then every
+    reply arrives whole, matched by cookie."""
+    base, n = 32 * MiB, 16
+    for sr in (False, True):
+        src = pattern(40 + sr, n * MiB)
+        with connect(timeout=20.0) as w:
+            for i in range(n):
+                w.ok(CMD_WRITE, base + i * MiB, MiB, 0, src[i * MiB:(i + 1) * MiB])
+        with connect(sr=sr, timeout=20.0) as c:
+            cookies = {}
+            for i in range(n):
+                cookies[c.request(CMD_READ, base + i * MiB, MiB)] = i
+            t0 = time.monotonic()
+            with connect() as o:
+                for i in range(20):
+                    o.ok(CMD_WRITE, 16 * MiB + i * 4096, 4096, 0, pattern(60 + i, 4096))
+                    expect(o.read(16 * MiB + i * 4096, 4096) == pattern(60 + i, 4096),
+                           "other client: read back %d differs" % i)
+            expect(time.monotonic() - t0 < 10,
+                   "another client took %.1f s for 40 requests while the replies "
+                   "waited" % (time.monotonic() - t0))
+            time.sleep(0.5)
+            seen = set()
+            for _ in range(n):
+                r = c.reply()
+                i = cookies.get(r.cookie)
+                expect(i is not None and i not in seen,
+                       "reply for cookie 0x%x: unknown or duplicate" % r.cookie)
+                seen.add(i)
+                expect(r.err == 0, "1 MiB READ %d: %s" % (i, err_name(r.err)))
+                expect(r.data == src[i * MiB:(i + 1) * MiB],
+                       "1 MiB READ %d (structured %s): wrong data" % (i, sr))
+            c.in_sync()
+
+
+@case
+def case_large_reads_abandoned():
+    """Clients that ask for 16 MiB in 1 MiB READs and hang up without
+    reading a byte: every connection is closed and freed (a spliced
+    reply waiting for room in a dead socket must not hold it), pipes
+    stay within the server's pool (raw-protocol.sh then checks that the
+    pool still serves), and the server keeps serving."""
+    if ARGS.pid is None:
+        return
+    socks0, _ = fd_kinds(ARGS.pid)
+    for rnd in range(6):
+        for sr in (False, True):
+            c = connect(sr=sr)
+            for i in range(16):
+                c.request(CMD_READ, 32 * MiB + i * MiB, MiB)
+            time.sleep(0.05)
+            c.close()
+        fresh_read()
+    deadline = time.monotonic() + 5
+    while True:     # the server notices the hang-ups and drops the replies
+        socks, pipes = fd_kinds(ARGS.pid)
+        if socks <= socks0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print("    sockets %d (before %d), pipe ends %d" % (socks, socks0, pipes))
+    expect(socks <= socks0, "%d sockets open 5 s after the clients hung up, %d before"
+           % (socks, socks0))
+    expect(pipes <= 2 * 32 and pipes % 2 == 0,
+           "%d pipe ends open, want pairs of at most 32 pipes" % pipes)
 
 
 @case
