@@ -206,6 +206,7 @@ struct server {
 	uint64_t requests;
 	struct pipe_pool pipes;		/* for spliced READ replies */
 	bool splice_reads;		/* buffered store */
+	uint32_t page_size;		/* what a pipe slot holds at most */
 	uint64_t reads_spliced;
 	struct {
 		bool active;		/* a resync is running (we are source) */
@@ -600,6 +601,14 @@ static void on_read_spliced(struct engine_op *op, int res)
 	pipe_pool_put(&srv->pipes, io->pipe, false);
 	io->pipe = NULL;
 	io->piped = 0;
+	if (res == -EAGAIN || res == -EINTR) {
+		/* no room in the pipe, or a signal: not the disk's doing;
+		 * read the range again with a copy */
+		io->op.cb = on_read_done;
+		store_read(srv->eng, srv->store, &io->op, io->buf, io->req.len,
+			   io->req.offset);
+		return;
+	}
 	on_read_done(op, res);	/* the same error handling */
 }
 
@@ -615,7 +624,11 @@ static bool read_spliced(struct nbd_io *io)
 	    len < SPLICE_READ_MIN || len > SPLICE_READ_MAX ||
 	    engine_cpus(srv->eng) < 2)
 		return false;
-	io->pipe = pipe_pool_get(&srv->pipes, len);
+	/* A pipe holds page references, one page a slot: a range that
+	 * starts inside a page needs the bytes of that page before it
+	 * counted too, or the last part finds the pipe full. */
+	io->pipe = pipe_pool_get(&srv->pipes,
+				 len + (uint32_t)(io->req.offset % srv->page_size));
 	if (!io->pipe) {
 		if (srv->pipes.last_err) {
 			log_errno(LOG_WARNING, srv->pipes.last_err,
@@ -1877,9 +1890,14 @@ static void conn_send(struct conn *c)
 		return;
 	}
 	if (r < 0) {
-		log_debug("conn %u: splice failed (%d), dropping replies",
-			  c->id, r);
+		/* the socket may still be up (-ENOMEM, say): hang up, so
+		 * that the client learns its replies are lost and the
+		 * pending receive ends */
+		log_msg(r == -EPIPE || r == -ECONNRESET ? LOG_DEBUG :
+			LOG_WARNING, "conn %u: splice into the socket failed "
+			"(%s); closing it", c->id, strerror(-r));
 		conn_kill(c);
+		shutdown(c->fd, SHUT_RDWR);
 		return;
 	}
 	if (sendq_prepare(&c->sendq)) {
@@ -1960,6 +1978,15 @@ static void on_send(struct engine_op *op, int res)
 	struct conn *c = container_of(op, struct conn, send_op);
 
 	c->send_pending = false;
+	if (res == -EAGAIN && !c->dead) {
+		/* the socket is O_NONBLOCK (for conn_splice_out): a sendmsg
+		 * that io_uring ran in a worker may come back with -EAGAIN
+		 * instead of waiting; nothing was sent, wait for room */
+		c->send_pending = true;
+		c->send_op.cb = on_send_ready;
+		engine_poll(c->srv->eng, &c->send_op, c->fd, POLLOUT);
+		return;
+	}
 	if (res <= 0) {
 		log_debug("conn %u: send failed (%d), dropping replies", c->id,
 			  res);
@@ -2363,6 +2390,7 @@ int server_new(const struct server_params *p, struct server **ret)
 	srv->cpu_auto_on = p->cpu_auto && !p->store->direct;
 	/* direct mode keeps its reads out of the page cache */
 	srv->splice_reads = !p->store->direct;
+	srv->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
 	pipe_pool_init(&srv->pipes, SPLICE_PIPES, SPLICE_READ_MAX);
 	/*
 	 * Every context gets a buffer as large as the biggest request we

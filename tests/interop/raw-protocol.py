@@ -1123,6 +1123,25 @@ def case_large_reads_to_a_slow_reader():
 
 
 @case
+def case_large_reads_unaligned():
+    """Large READs that start inside a page: on the buffered path a pipe
+    holds one page a slot, so such a range needs one slot more than its
+    length in pages (a READ of 1 MiB at offset 512 once failed there)."""
+    base = 40 * MiB
+    src = pattern(70, 3 * MiB)
+    with connect(timeout=20.0) as w:
+        w.ok(CMD_WRITE, base, len(src), 0, src)
+    for sr in (False, True):
+        with connect(sr=sr, timeout=20.0) as c:
+            for off, length in ((512, MiB), (4095, MiB), (512, MiB - 512),
+                                (1, 256 * 1024), (4096 + 7, 2 * MiB - 7),
+                                (MiB - 1, MiB + 1)):
+                got = c.read(base + off, length)
+                expect(got == src[off:off + length],
+                       "READ(%d, %d) structured %s: wrong data" % (base + off, length, sr))
+
+
+@case
 def case_large_reads_abandoned():
     """Clients that ask for 16 MiB in 1 MiB READs and hang up without
     reading a byte: every connection is closed and freed (a spliced
