@@ -13,6 +13,7 @@ void pipe_pool_init(struct pipe_pool *p, unsigned max, uint32_t want)
 	p->max = max;
 	p->want = want;
 	p->last_err = 0;
+	p->retry_ms = 0;
 }
 
 static void close_pipe(struct pipe_pool *p, struct read_pipe *rp)
@@ -68,7 +69,13 @@ static struct read_pipe *open_pipe(struct pipe_pool *p)
 	return rp;
 }
 
-struct read_pipe *pipe_pool_get(struct pipe_pool *p, uint32_t len)
+static bool out_of_resources(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
+
+struct read_pipe *pipe_pool_get(struct pipe_pool *p, uint32_t len,
+				uint64_t now_ms)
 {
 	struct read_pipe *rp = p->free;
 
@@ -79,11 +86,14 @@ struct read_pipe *pipe_pool_get(struct pipe_pool *p, uint32_t len)
 		rp->next = NULL;
 		return rp;
 	}
-	if (p->open >= p->max)
+	if (p->open >= p->max || now_ms < p->retry_ms)
 		return NULL;
 	rp = open_pipe(p);
 	if (!rp) {	/* no retry per request: the copy path serves */
-		p->max = p->open;
+		if (out_of_resources(p->last_err))
+			p->retry_ms = now_ms + PIPE_POOL_BACKOFF_MS;
+		else
+			p->max = p->open;
 		return NULL;
 	}
 	if (len > rp->capacity) {	/* want just shrank below len */

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #define PIPE_POOL_MIN	(64u << 10)	/* smallest want worth a pipe */
+#define PIPE_POOL_BACKOFF_MS	1000u	/* no new pipe for this long after
+					 * pipe() failed for want of fds */
 
 struct read_pipe {
 	struct read_pipe *next;		/* free list */
@@ -27,6 +29,7 @@ struct pipe_pool {
 	unsigned max;			/* open at most */
 	uint32_t want;			/* capacity asked for, then got */
 	int last_err;			/* why the last pipe() failed, or 0 */
+	uint64_t retry_ms;		/* no pipe() before this time */
 };
 
 /* No pipe is created here. Every pipe holds at least want bytes (the
@@ -37,10 +40,14 @@ void pipe_pool_init(struct pipe_pool *p, unsigned max, uint32_t want);
 
 /*
  * A pipe that holds at least len bytes, or NULL: len is over want,
- * every pipe is in use, or creating one failed (p->last_err says why;
- * the pool then stops growing). The caller reads with a copy instead.
+ * every pipe is in use, or creating one failed (p->last_err says why).
+ * After a failure for want of descriptors or memory (EMFILE, ENFILE,
+ * ENOMEM: the connections may give them back) the pool tries again
+ * PIPE_POOL_BACKOFF_MS after now_ms; after any other (the user's pipe
+ * pages are spent) it stops growing. The caller reads with a copy.
  */
-struct read_pipe *pipe_pool_get(struct pipe_pool *p, uint32_t len);
+struct read_pipe *pipe_pool_get(struct pipe_pool *p, uint32_t len,
+				uint64_t now_ms);
 
 /* Give it back: reused if empty, else closed. */
 void pipe_pool_put(struct pipe_pool *p, struct read_pipe *rp, bool empty);

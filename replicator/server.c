@@ -628,12 +628,13 @@ static bool read_spliced(struct nbd_io *io)
 	 * starts inside a page needs the bytes of that page before it
 	 * counted too, or the last part finds the pipe full. */
 	io->pipe = pipe_pool_get(&srv->pipes,
-				 len + (uint32_t)(io->req.offset % srv->page_size));
+				 len + (uint32_t)(io->req.offset % srv->page_size),
+				 now_ms());
 	if (!io->pipe) {
 		if (srv->pipes.last_err) {
 			log_errno(LOG_WARNING, srv->pipes.last_err,
-				  "no more pipes for spliced reads (%u open); "
-				  "the others read with a copy",
+				  "no more pipes for spliced reads for now "
+				  "(%u open); the others read with a copy",
 				  srv->pipes.open);
 			srv->pipes.last_err = 0;
 		}
