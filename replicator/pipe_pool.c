@@ -24,11 +24,7 @@ static void close_pipe(struct pipe_pool *p, struct read_pipe *rp)
 	p->open--;
 }
 
-/*
- * A new pipe as large as p->want. Above /proc/sys/fs/pipe-max-size only
- * a privileged process may grow a pipe; then it keeps the largest size
- * the kernel allows, and the caller compares it with each length.
- */
+/* A new pipe that holds p->want bytes, or NULL with p->last_err set. */
 static struct read_pipe *open_pipe(struct pipe_pool *p)
 {
 	struct read_pipe *rp = malloc(sizeof(*rp));

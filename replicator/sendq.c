@@ -37,7 +37,6 @@ bool sendq_prepare(struct sendq *q)
 {
 	struct sendq_item *it;
 	unsigned n = 0;
-
 	bool more = false;
 
 	for (it = q->head; it && n + 2 <= SENDQ_IOV_MAX; it = it->next) {
