@@ -205,7 +205,6 @@ struct server {
 	bool refusing;			/* server_refuse_requests() */
 	uint64_t requests;
 	struct pipe_pool pipes;		/* for spliced READ replies */
-	bool splice_reads;		/* buffered store */
 	uint32_t page_size;		/* what a pipe slot holds at most */
 	uint64_t reads_spliced;
 	struct {
@@ -288,6 +287,14 @@ static struct nbd_io *io_get(struct server *srv, struct conn *c)
 	return io;
 }
 
+/* A spliced READ is done with its pipe: back to the pool, or closed. */
+static void io_drop_pipe(struct nbd_io *io, bool reuse)
+{
+	pipe_pool_put(&io->srv->pipes, io->pipe, reuse);
+	io->pipe = NULL;
+	io->piped = 0;
+}
+
 /* Drop one reference; the last returns the context to the pool. */
 static void io_put(struct nbd_io *io)
 {
@@ -305,11 +312,8 @@ static void io_put(struct nbd_io *io)
 	    (io->req.type == NBD_CMD_READ || io->req.type == NBD_CMD_WRITE))
 		madvise(io->buf + TRIM_RSS_ABOVE,
 			srv->buf_size - TRIM_RSS_ABOVE, MADV_DONTNEED);
-	if (io->pipe) {
-		/* bytes left in it were never sent: close it */
-		pipe_pool_put(&srv->pipes, io->pipe, io->piped == 0);
-		io->pipe = NULL;
-	}
+	if (io->pipe)	/* reused once empty; bytes never sent: closed */
+		io_drop_pipe(io, io->piped == 0);
 	io->conn = NULL;
 	io->next = srv->free_ios;
 	srv->free_ios = io;
@@ -346,10 +350,6 @@ static void io_reply(struct nbd_io *io, int err)
 
 	if (err < 0) {
 		io->data_len = 0;
-		if (io->pipe) {
-			pipe_pool_put(&srv->pipes, io->pipe, false);
-			io->pipe = NULL;
-		}
 		if (reply_is_structured(io))
 			io->hdr_len = (uint32_t)nbd_encode_chunk_error(io->hdr,
 				io->req.cookie, wire, NULL);
@@ -598,9 +598,7 @@ static void on_read_spliced(struct engine_op *op, int res)
 	}
 	/* what reached the pipe will not be sent: the pipe goes, even if
 	 * it looks empty (errors are rare, a pipe is cheap) */
-	pipe_pool_put(&srv->pipes, io->pipe, false);
-	io->pipe = NULL;
-	io->piped = 0;
+	io_drop_pipe(io, false);
 	if (res == -EAGAIN || res == -EINTR) {
 		/* no room in the pipe, or a signal: not the disk's doing;
 		 * read the range again with a copy */
@@ -618,9 +616,10 @@ static bool read_spliced(struct nbd_io *io)
 	struct server *srv = io->srv;
 	uint32_t len = io->req.len;
 
-	/* on one CPU (cpu = N, or auto while pinned) the worker that
-	 * splices would only take turns with the loop there */
-	if (!srv->splice_reads || !io->conn->can_splice ||
+	/* direct mode keeps its reads out of the page cache; on one CPU
+	 * (cpu = N, or auto while pinned) the worker that splices would
+	 * only take turns with the loop there */
+	if (srv->store->direct || !io->conn->can_splice ||
 	    len < SPLICE_READ_MIN || len > SPLICE_READ_MAX ||
 	    engine_cpus(srv->eng) < 2)
 		return false;
@@ -640,7 +639,6 @@ static bool read_spliced(struct nbd_io *io)
 		}
 		return false;
 	}
-	io->piped = 0;
 	io->op.cb = on_read_spliced;
 	engine_splice_to_pipe(srv->eng, &io->op, srv->store->fd,
 			      io->req.offset, io->pipe->w, len);
@@ -1850,6 +1848,15 @@ static void on_send_ready(struct engine_op *op, int res);
 static void reply_done(struct sendq_item *it, void *arg);
 static void conn_kill(struct conn *c);
 
+/* The socket is full (or io_uring's sendmsg said -EAGAIN, see on_send):
+ * send again once it has room. */
+static void conn_wait_for_room(struct conn *c)
+{
+	c->send_pending = true;
+	c->send_op.cb = on_send_ready;
+	engine_poll(c->srv->eng, &c->send_op, c->fd, POLLOUT);
+}
+
 /*
  * Move the spliced payload at the head of the queue from its pipe into
  * the socket, in the loop: nothing is copied, and the socket is
@@ -1884,10 +1891,7 @@ static void conn_send(struct conn *c)
 	int r = conn_splice_out(c);
 
 	if (r == -EAGAIN) {
-		/* the socket is full: go on once it has room */
-		c->send_pending = true;
-		c->send_op.cb = on_send_ready;
-		engine_poll(c->srv->eng, &c->send_op, c->fd, POLLOUT);
+		conn_wait_for_room(c);
 		return;
 	}
 	if (r < 0) {
@@ -1983,9 +1987,7 @@ static void on_send(struct engine_op *op, int res)
 		/* the socket is O_NONBLOCK (for conn_splice_out): a sendmsg
 		 * that io_uring ran in a worker may come back with -EAGAIN
 		 * instead of waiting; nothing was sent, wait for room */
-		c->send_pending = true;
-		c->send_op.cb = on_send_ready;
-		engine_poll(c->srv->eng, &c->send_op, c->fd, POLLOUT);
+		conn_wait_for_room(c);
 		return;
 	}
 	if (res <= 0) {
@@ -2389,8 +2391,6 @@ int server_new(const struct server_params *p, struct server **ret)
 	/* O_DIRECT requests never pass through a worker: nothing to gain,
 	 * and pinned, direct I/O at QD1 lost half its rate in our runs */
 	srv->cpu_auto_on = p->cpu_auto && !p->store->direct;
-	/* direct mode keeps its reads out of the page cache */
-	srv->splice_reads = !p->store->direct;
 	srv->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
 	pipe_pool_init(&srv->pipes, SPLICE_PIPES, SPLICE_READ_MAX);
 	/*
