@@ -5,7 +5,7 @@
 #   tests/bench/run-bench.sh [BUILD_DIR] [--runtime S] [--size SIZE]
 #                            [--suite nbd|repl|all] [--rounds N]
 #                            [--jobs JOB,...] [--configs CONFIG,...]
-#                            [--client-cpu N]
+#                            [--client-cpu N] [--no-settle]
 #
 # nbd:  repd O_DIRECT vs qemu-nbd --cache=none --aio=io_uring; repd
 #       buffered vs nbdkit file and qemu-nbd (writeback); nbd-server.
@@ -30,6 +30,11 @@
 # the last CPU) client and server then each have a CPU of their own, so
 # the figures compare the servers rather than their share of CPUs they
 # split with the client.
+# Each job runs in an nbd-fio of its own after a `sync`, so that the
+# writeback of one job's dirty pages does not run into the next job
+# (a buffered server's sequential reads ran at half their speed behind the
+# random writes' writeback); --no-settle runs all the jobs in one nbd-fio,
+# back to back, as before 2026-11-28.
 # Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
 # eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
 set -euo pipefail
@@ -37,7 +42,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 shared=${SHARED:-$top/../shared}
 build=$top/build
-runtime=10 size=4G suite=all rounds=1 jobs="" configs="" client_cpu=""
+runtime=10 size=4G suite=all rounds=1 jobs="" configs="" client_cpu="" settle=1
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then build=$1; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --jobs) jobs=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
     --client-cpu) client_cpu=$2; shift 2 ;;
+    --no-settle) settle=0; shift ;;
     *) echo "run-bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +61,14 @@ REPD=$build/replicator/repd REPCTL=$build/tools/repctl
 for t in "$REPD" "$REPCTL" "$shared/bench/nbd-fio" "$shared/bench/serve-baseline"; do
   [ -x "$t" ] || { echo "run-bench: missing $t" >&2; exit 2; }
 done
+# the jobs, in nbd-fio's order unless --jobs names them
+if [ -n "$jobs" ]; then
+  IFS=, read -r -a job_list <<<"$jobs"
+else
+  read -r -a job_list <<<"$(sed -n '/^ALL_JOBS=(/,/)/p' "$shared/bench/nbd-fio" |
+                            tr -d '()' | sed 's/ALL_JOBS=//' | tr '\n' ' ')"
+fi
+[ "${#job_list[@]}" -gt 0 ] || { echo "run-bench: no jobs" >&2; exit 2; }
 dir=${BENCH_DIR:-/var/tmp/repd-bench}
 mkdir -p "$dir"
 if [ -n "$client_cpu" ]; then
@@ -114,11 +128,22 @@ wait_log() {  # wait_log FILE PATTERN [TENTHS]
   echo "run-bench: no '$2' in $1" >&2; return 1
 }
 run_fio() {  # run_fio LABEL URI PIDS...
-  local label=$1 uri=$2; shift 2
+  local label=$1 uri=$2 j; shift 2
   echo "== $label"
-  "$shared/bench/nbd-fio" "$uri" --runtime "$runtime" --json --pids "$*" \
-    ${jobs:+--jobs "$jobs"} \
-    2> >(cat >&2) | jq -c --arg c "$label" '.[] | . + {config: $c}' >>"$out"
+  if [ "$settle" = 0 ]; then
+    "$shared/bench/nbd-fio" "$uri" --runtime "$runtime" --json --pids "$*" \
+      ${jobs:+--jobs "$jobs"} \
+      2> >(cat >&2) | jq -c --arg c "$label" '.[] | . + {config: $c}' >>"$out"
+    return
+  fi
+  # one job at a time, each after a sync: a job's dirty pages are written
+  # back before the next job starts, not during it
+  for j in "${job_list[@]}"; do
+    sync
+    "$shared/bench/nbd-fio" "$uri" --runtime "$runtime" --json --pids "$*" \
+      --jobs "$j" \
+      2> >(cat >&2) | jq -c --arg c "$label" '.[] | . + {config: $c}' >>"$out"
+  done
 }
 repd_conf() {  # repd_conf FILE DIRECT(yes|no) PROTO IMG_A PORT_A [IMG_B PORT_B]
   local f=$1 direct=$2 proto=$3  # $busy_poll: microseconds, default auto
