@@ -207,6 +207,12 @@ struct server {
 	struct pipe_pool pipes;		/* for spliced READ replies */
 	uint32_t page_size;		/* what a pipe slot holds at most */
 	uint64_t reads_spliced;
+	uint64_t send_waits;		/* a full socket made replies wait */
+	/* REPD_TEST_SENDS_NOWAIT (tests only): replies' sendmsg carries
+	 * MSG_DONTWAIT, so that a full socket answers -EAGAIN to on_send,
+	 * as a sendmsg io_uring ran in a worker may (no test brings that
+	 * about on cue) */
+	bool sends_nowait;
 	struct {
 		bool active;		/* a resync is running (we are source) */
 		uint64_t cursor;	/* next byte offset to look at */
@@ -1852,6 +1858,7 @@ static void conn_kill(struct conn *c);
  * send again once it has room. */
 static void conn_wait_for_room(struct conn *c)
 {
+	c->srv->send_waits++;
 	c->send_pending = true;
 	c->send_op.cb = on_send_ready;
 	engine_poll(c->srv->eng, &c->send_op, c->fd, POLLOUT);
@@ -1910,7 +1917,8 @@ static void conn_send(struct conn *c)
 		c->send_op.cb = on_send;
 		/* a spliced payload follows the last header: one segment */
 		engine_sendmsg(c->srv->eng, &c->send_op, c->fd, &c->sendq.msg,
-			       MSG_NOSIGNAL | (c->sendq.more ? MSG_MORE : 0));
+			       MSG_NOSIGNAL | (c->sendq.more ? MSG_MORE : 0) |
+			       (c->srv->sends_nowait ? MSG_DONTWAIT : 0));
 	}
 }
 
@@ -2385,6 +2393,9 @@ int server_new(const struct server_params *p, struct server **ret)
 	srv->detach_ctx = p->detach_ctx;
 	srv->fail_after = test_hook_u64("REPD_TEST_FAIL_IO_AFTER",
 		"local data I/O fails after that many requests");
+	srv->sends_nowait = test_hook_u64("REPD_TEST_SENDS_NOWAIT",
+		"replies' sendmsg has MSG_DONTWAIT: a full socket answers "
+		"-EAGAIN") != 0;
 	srv->max_ios = p->max_ios;
 	srv->max_conn_ios = p->max_conn_ios;
 	srv->max_conns = p->max_conns;
@@ -2551,6 +2562,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->inline_stalls = engine_inline_stats(srv->eng).stalls;
 	ret->inline_preempted = engine_inline_stats(srv->eng).preempted;
 	ret->reads_spliced = srv->reads_spliced;
+	ret->send_waits = srv->send_waits;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

@@ -101,6 +101,7 @@ struct server_stats {
 	uint64_t inline_stalls;		/* of those, ones that blocked */
 	uint64_t inline_preempted;	/* as slow, but preempted, not asleep */
 	uint64_t reads_spliced;		/* READ replies sent by splice */
+	uint64_t send_waits;		/* waits for room in a client socket */
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */

@@ -40,4 +40,14 @@ if [[ $INTEROP_SERVER == repd && ${INTEROP_DIRECT_IO:-} == no && -z ${RAW_ONLY:-
 		fail "a copy of $size bytes in 1 MiB READs sent $((more - spliced)) by splice, want $((size / 1048576 - 1)) or more"
 	log "READ replies sent by splice: $spliced in the cases, $((more - spliced)) in a copy"
 fi
+# REPD_TEST_SENDS_NOWAIT: the slow reader's replies met a full socket,
+# whose sendmsg answered -EAGAIN, and waited for room; the cases above
+# checked that every reply still arrived whole.
+if [[ $INTEROP_SERVER == repd && -n ${REPD_TEST_SENDS_NOWAIT:-} ]]; then
+	waits=$(timeout 10 "$REPCTL" status --config "$CFG" --node alpha --json |
+		"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["io"]["send_waits"])') ||
+		fail "repctl status --json failed"
+	((waits >= 1)) || fail "io.send_waits is $waits after the slow reader, want >= 1"
+	log "replies waited for room $waits times"
+fi
 stop_repd
