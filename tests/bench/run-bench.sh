@@ -30,11 +30,10 @@
 # the last CPU) client and server then each have a CPU of their own, so
 # the figures compare the servers rather than their share of CPUs they
 # split with the client.
-# Each job runs in an nbd-fio of its own after a `sync`, so that the
-# writeback of one job's dirty pages does not run into the next job
-# (a buffered server's sequential reads ran at half their speed behind the
-# random writes' writeback); --no-settle runs all the jobs in one nbd-fio,
-# back to back, as before 2026-11-28.
+# Each job runs in an nbd-fio of its own after a `sync`, so that no job
+# runs during the writeback of the dirty pages the one before left (each
+# job's figures then depend less on the jobs before it); --no-settle runs
+# all the jobs in one nbd-fio, back to back, as before 2026-11-28.
 # Prints the nbd-fio tables and a ratio summary. Needs root (page-cache
 # eviction), fio, nbdkit, qemu-utils, qemu-system-common, nbd-server, jq.
 set -euo pipefail
