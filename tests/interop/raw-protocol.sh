@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # raw-protocol.sh: start repd and run raw-protocol.py (NBD edge cases with
 # raw bytes on a socket; a fresh connection must READ after every case).
-# With INTEROP_DIRECT_IO=no its large READs must have gone by splice.
+# With INTEROP_DIRECT_IO=no its large READs must have gone by splice;
+# with REPD_TEST_SENDS_NOWAIT, replies must have waited for room.
 # repd must still be running at the end and then stop cleanly.
 . "$(dirname "$0")/lib.sh"
 
