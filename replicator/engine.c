@@ -43,6 +43,7 @@ struct engine {
 	struct engine_spin_stats spin;
 	struct engine_task *tasks;	/* deferred, in order */
 	struct engine_task **tasks_tail;
+	struct engine_task *idle_tasks;	/* for when the loop would sleep */
 	struct inline_lane small, large;
 	uint64_t page_size;
 	struct engine_op *deferred;	/* large writes for after the submit */
@@ -806,6 +807,15 @@ void engine_defer(struct engine *e, struct engine_task *t)
 	e->tasks_tail = &t->next;
 }
 
+void engine_defer_idle(struct engine *e, struct engine_task *t)
+{
+	if (t->queued)
+		return;
+	t->queued = true;
+	t->next = e->idle_tasks;	/* order does not matter here */
+	e->idle_tasks = t;
+}
+
 /* A task may queue tasks, itself included: they run in this pass too. */
 static void run_tasks(struct engine *e)
 {
@@ -818,6 +828,30 @@ static void run_tasks(struct engine *e)
 		t->queued = false;
 		t->fn(t);
 	}
+}
+
+/*
+ * About to sleep with idle tasks queued: submit first (a receive of data
+ * already there completes at once), and if nothing is ready then, run
+ * them, and the tasks they queue, before the sleep.
+ */
+static int submit_then_idle(struct engine *e)
+{
+	struct engine_task *t;
+	int r = io_uring_submit(&e->ring);
+
+	if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+		return r;
+	if (io_uring_cq_ready(&e->ring) ||
+	    (IO_URING_READ_ONCE(*e->ring.sq.kflags) & IORING_SQ_TASKRUN))
+		return 0;	/* not idle: they wait for the next turn */
+	while ((t = e->idle_tasks)) {
+		e->idle_tasks = t->next;
+		t->queued = false;
+		t->fn(t);
+	}
+	run_tasks(e);
+	return 0;
 }
 
 int engine_run_once(struct engine *e)
@@ -838,6 +872,11 @@ int engine_run_once(struct engine *e)
 	if (e->inline_done || spin_for_events(e)) {
 		r = io_uring_submit(&e->ring);
 	} else {
+		if (e->idle_tasks) {
+			r = submit_then_idle(e);
+			if (r < 0)
+				return r;
+		}
 		r = io_uring_submit_and_wait(&e->ring, 1);
 		e->switches_stale = true;	/* see write_stalled() */
 	}

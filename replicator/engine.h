@@ -168,6 +168,14 @@ struct engine_task {
 /* Queue t (a no-op if it is queued already). */
 void engine_defer(struct engine *e, struct engine_task *t);
 
+/*
+ * Queue t to run only when the loop is about to sleep in the kernel: no
+ * completion is ready and busy polling (if any) found none. Work that
+ * may wait for more to come (replies held for a shared sendmsg) but must
+ * not wait for nothing. A no-op if t is queued (either way) already.
+ */
+void engine_defer_idle(struct engine *e, struct engine_task *t);
+
 /* Run the deferred tasks (those they queue too), submit what is queued,
  * wait for at least one completion (or a signal), run the callbacks of
  * every completion available. 0 or -errno. */

@@ -39,6 +39,7 @@
 #include "meta.h"
 #include "peer/peer_proto.h"
 #include "pipe_pool.h"
+#include "reply_hold.h"
 #include "sendq.h"
 #include "server.h"
 #include "store_req.h"
@@ -155,6 +156,9 @@ struct conn {
 	bool recv_pending, send_pending;
 	bool can_splice;		/* O_NONBLOCK: splice never waits */
 	struct engine_task send_task;	/* queued replies wait for it */
+	struct reply_hold hold;		/* small replies wait for more? */
+	bool held;			/* on srv->held: replies wait */
+	struct conn *held_next;
 	bool reaping;			/* on srv->reap, freed after the batch */
 	struct conn *reap_next;
 	struct nbd_handshake hs;
@@ -208,6 +212,10 @@ struct server {
 	uint32_t page_size;		/* what a pipe slot holds at most */
 	uint64_t reads_spliced;
 	uint64_t send_waits;		/* a full socket made replies wait */
+	struct conn *held;		/* connections holding replies back */
+	struct engine_task idle_task;	/* sends them when the loop idles */
+	uint64_t reply_batches;		/* held replies sent as a batch */
+	uint64_t reply_hold_giveups;	/* holds ended: the client waited */
 	/* REPD_TEST_SENDS_NOWAIT (tests only): replies' sendmsg carries
 	 * MSG_DONTWAIT, so that a full socket answers -EAGAIN to on_send,
 	 * as a sendmsg io_uring ran in a worker may (no test brings that
@@ -1922,13 +1930,81 @@ static void conn_send(struct conn *c)
 	}
 }
 
+/*
+ * Whether c's queued replies should wait for more to join them
+ * (reply_hold.h); idle when the loop has nothing else to do. Only small
+ * replies of a connection in transmission that still reads requests.
+ */
+static bool conn_hold_replies(struct conn *c, bool idle)
+{
+	struct server *srv = c->srv;
+	const struct sendq_item *it;
+	unsigned n = 0;
+	size_t bytes = 0;
+
+	if (!c->hs_done || c->read_closed || c->dead)
+		return false;
+	for (it = c->sendq.head; it && n < HOLD_BATCH; it = it->next) {
+		n++;
+		bytes += it->hdr_len + it->payload_len - it->sent;
+	}
+	switch (reply_hold_check(&c->hold, n, bytes, now_us(), idle)) {
+	case REPLY_HOLD:
+		if (!c->held) {
+			c->held = true;
+			c->held_next = srv->held;
+			srv->held = c;
+		}
+		engine_defer_idle(srv->eng, &srv->idle_task);
+		return true;
+	case REPLY_SEND_BATCH:
+		srv->reply_batches++;
+		return false;
+	case REPLY_SEND_GAVE_UP:
+		srv->reply_hold_giveups++;
+		return false;
+	case REPLY_SEND:
+		break;
+	}
+	return false;
+}
+
 static void conn_send_task(struct engine_task *t)
 {
 	struct conn *c = container_of(t, struct conn, send_task);
 
-	if (!c->send_pending && !c->dead)
+	if (!c->send_pending && !c->dead && !conn_hold_replies(c, false))
 		conn_send(c);
 	conn_maybe_free(c);	/* it waited for this task */
+}
+
+/*
+ * Look at every connection holding replies: send those whose wait is
+ * over (idle: the loop has nothing else to do, so the client is waiting
+ * for them). The rest stay on the list.
+ */
+static void release_held(struct server *srv, bool idle)
+{
+	struct conn *c = srv->held, *next;
+
+	srv->held = NULL;
+	for (; c; c = next) {
+		next = c->held_next;
+		c->held = false;
+		if (c->send_pending || c->dead || !c->sendq.head) {
+			conn_maybe_free(c);
+			continue;
+		}
+		if (conn_hold_replies(c, idle))
+			continue;	/* back on the list */
+		conn_send(c);
+		conn_maybe_free(c);
+	}
+}
+
+static void idle_task(struct engine_task *t)
+{
+	release_held(container_of(t, struct server, idle_task), true);
 }
 
 /* Handshake bytes were added to hsout: make sure they are queued. */
@@ -2244,7 +2320,7 @@ static void conn_maybe_free(struct conn *c)
 	bool replies_left = c->sendq.head != NULL;
 
 	if (c->reaping || !c->read_closed || c->recv_pending ||
-	    c->send_pending || c->send_task.queued)
+	    c->send_pending || c->send_task.queued || c->held)
 		return;
 	if (c->inflight > 0 || (replies_left && !c->dead))
 		return;
@@ -2313,6 +2389,7 @@ static void conn_new(struct server *srv, int fd, bool is_unix)
 	c->is_unix = is_unix;
 	c->can_splice = flags >= 0;
 	c->send_task.fn = conn_send_task;
+	reply_hold_init(&c->hold);
 	c->id = ++srv->next_conn_id;
 	c->hsout = c->rbuf + RBUF_SIZE;
 	c->hsout_len = nbd_handshake_init(&c->hs, srv->export, c->hsout);
@@ -2393,6 +2470,7 @@ int server_new(const struct server_params *p, struct server **ret)
 	srv->detach_ctx = p->detach_ctx;
 	srv->fail_after = test_hook_u64("REPD_TEST_FAIL_IO_AFTER",
 		"local data I/O fails after that many requests");
+	srv->idle_task.fn = idle_task;
 	srv->sends_nowait = test_hook_u64("REPD_TEST_SENDS_NOWAIT",
 		"replies' sendmsg has MSG_DONTWAIT: a full socket answers "
 		"-EAGAIN") != 0;
@@ -2457,6 +2535,8 @@ void server_poll(struct server *srv)
 {
 	struct conn *c, *next;
 
+	if (srv->held)
+		release_held(srv, false);	/* the ones held too long */
 	while ((c = srv->reap)) {
 		srv->reap = c->reap_next;
 		conn_free(c);
@@ -2563,6 +2643,8 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->inline_preempted = engine_inline_stats(srv->eng).preempted;
 	ret->reads_spliced = srv->reads_spliced;
 	ret->send_waits = srv->send_waits;
+	ret->reply_batches = srv->reply_batches;
+	ret->reply_hold_giveups = srv->reply_hold_giveups;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

@@ -3,7 +3,8 @@
 # reads everything back: 4k at queue depth 16, a mix of sizes from 512 B
 # to 1 MiB (unaligned to repd's O_DIRECT sectors), and two jobs at once
 # (two connections) on disjoint halves, and 1 MiB writes. On the page
-# cache, repctl status must show writes the loop made itself.
+# cache, repctl status must show writes the loop made itself, and
+# replies that waited to share a send.
 . "$(dirname "$0")/lib.sh"
 require_cmd fio
 
@@ -62,18 +63,21 @@ FIO_MIN_IOS=300 run_fio randwrite-1m 1 --bs=1m --size=48M --loops=8
 # On the page cache the loop makes whole-page writes of up to 1 MiB
 # itself (replicator/engine.c); repctl status counts them.
 if [[ $INTEROP_SERVER == repd && $DIRECT_IO_LINE == "direct-io = no" ]]; then
-	read -r inl large stalls preempted < <(timeout 10 "$REPCTL" status --config "$CFG" \
+	read -r inl large stalls preempted batches < <(timeout 10 "$REPCTL" status --config "$CFG" \
 		--node alpha --json | "$PYTHON" -c 'import json, sys
 io = json.load(sys.stdin)["io"]
 print(io["inline_writes"], io["inline_large_writes"], io["inline_stalls"],
-      io["inline_preempted"])') ||
+      io["inline_preempted"], io["reply_batches"])') ||
 		fail "repctl status --json failed"
 	((inl >= 1000)) || fail "io.inline_writes is '$inl' after the 4k jobs, want >= 1000"
 	((large >= 1)) || fail "io.inline_large_writes is '$large' after the 1 MiB job, want >= 1"
 	((large <= inl)) || fail "io.inline_large_writes $large > io.inline_writes $inl"
 	((stalls + preempted <= inl)) ||
 		fail "io.inline_stalls $stalls + io.inline_preempted $preempted > io.inline_writes $inl"
-	log "writes made by the loop itself: $inl, $large of them large ($stalls stalled, $preempted preempted)"
+	# fio keeps 16 requests in flight: its replies share sends
+	# (reply_hold.c), 8 at a time
+	((batches >= 1)) || fail "io.reply_batches is '$batches' after the QD16 jobs, want >= 1"
+	log "writes made by the loop itself: $inl, $large of them large ($stalls stalled, $preempted preempted); $batches batches of held replies"
 fi
 
 stop_repd

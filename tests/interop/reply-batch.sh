@@ -5,6 +5,8 @@
 # same completion batch; their 64 replies must then reach the client in
 # one TCP segment (TCP_INFO's tcpi_data_segs_in on the client's socket).
 # Sending the first reply at once, as before, took two per burst.
+# Then 300 WRITEs one at a time: the replies repd holds back to share a
+# send (reply_hold.c) must still leave once the loop has nothing to do.
 . "$(dirname "$0")/lib.sh"
 [[ $INTEROP_SERVER == repd ]] || skip "repd's own batching"
 
@@ -23,6 +25,7 @@ REQ_MAGIC, SIMPLE_MAGIC = 0x25609513, 0x67446698
 OPT_GO, REP_ACK, CMD_READ = 7, 1, 0
 TCPI_DATA_SEGS_IN = 152   # offset in struct tcp_info (Linux 4.6 and later)
 BURSTS, READS, LEN = 8, 64, 16
+SERIAL_WRITES = 300
 
 def recvn(s, n):
     b = b""
@@ -79,6 +82,17 @@ for burst in range(BURSTS):
     if len(got) != READS:
         sys.exit("FAIL: %d distinct replies to %d READs" % (len(got), READS))
     segs.append(data_segs_in(s) - before)
+# A client that waits for each reply before it sends the next request:
+# repd's probes hold a reply back (reply_hold.c), and the loop, finding
+# nothing else to do, must send it (checked below: io.reply_hold_giveups).
+# A held reply that nothing released would hang this loop.
+for i in range(SERIAL_WRITES):
+    s.sendall(struct.pack(">IHHQQI", REQ_MAGIC, 0, 1, 1 << 20 | i,
+                          4 << 20, 4096) + bytes([i & 0xff]) * 4096)
+    magic, err, cookie = struct.unpack(">IIQ", recvn(s, 16))
+    if magic != SIMPLE_MAGIC or err != 0 or cookie != 1 << 20 | i:
+        sys.exit("FAIL: WRITE %d: reply magic %#x error %d cookie %#x"
+                 % (i, magic, err, cookie))
 s.sendall(struct.pack(">IHHQQI", REQ_MAGIC, 0, 2, 0, 0, 0))    # DISC
 s.close()
 print("segments per burst of %d replies: %s" % (READS, segs))
@@ -88,6 +102,17 @@ if sum(segs) > BURSTS + BURSTS // 4:
     sys.exit("FAIL: %d segments for %d bursts of %d replies, want at most %d"
              % (sum(segs), BURSTS, READS, BURSTS + BURSTS // 4))
 EOF_PY
+
+# Every serial WRITE came back; the held ones were released because the
+# loop went idle, never as a batch: one reply at a time is all there was.
+read -r batches giveups < <(timeout 10 "$REPCTL" status --config "$CFG" \
+	--node alpha --json | "$PYTHON" -c 'import json, sys
+io = json.load(sys.stdin)["io"]
+print(io["reply_batches"], io["reply_hold_giveups"])') ||
+	fail "repctl status --json failed"
+((giveups >= 1)) || fail "io.reply_hold_giveups is '$giveups' after 300 serial WRITEs, want >= 1"
+((batches == 0)) || fail "io.reply_batches is '$batches' with one reply in flight at a time, want 0"
+log "serial WRITEs: $giveups held replies released by an idle loop"
 
 stop_repd
 log "PASS"

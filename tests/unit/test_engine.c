@@ -191,6 +191,40 @@ static void test_tasks_deferred_by_tasks_run_at_once(void)
 	engine_free(e);
 }
 
+/* An idle task waits while a completion is ready, and runs once the
+ * loop would sleep; what it queues goes out before the sleep. */
+static void test_idle_tasks_wait_for_idleness(void)
+{
+	struct engine *e = new_engine(0);
+	struct done d = { .op.cb = on_done }, d2 = { .op.cb = on_done };
+	char order[8] = "", buf[8];
+	struct task_log idle = { .t.fn = log_task, .e = e, .name = 'i',
+				 .order = order, .recv = &d2 };
+	int sv[2];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CU_ASSERT_EQUAL(write(sv[1], "abcd", 4), 4);
+	engine_recv(e, &d.op, sv[0], buf, sizeof(buf), 0);
+	engine_defer_idle(e, &idle.t);
+	engine_defer_idle(e, &idle.t);	/* queued already: no-op */
+	CU_ASSERT_EQUAL_FATAL(engine_run_once(e), 0);
+	CU_ASSERT(d.called);		/* the data was there: not idle */
+	CU_ASSERT_STRING_EQUAL(order, "");
+	CU_ASSERT(idle.t.queued);
+
+	/* nothing in flight now: the task runs, its recv completes */
+	CU_ASSERT_EQUAL(write(sv[1], "efgh", 4), 4);
+	idle.fd = sv[0];
+	CU_ASSERT_EQUAL_FATAL(engine_run_once(e), 0);
+	CU_ASSERT_STRING_EQUAL(order, "i");
+	CU_ASSERT_FALSE(idle.t.queued);
+	CU_ASSERT(d2.called);
+	CU_ASSERT_EQUAL(d2.res, 4);
+	close(sv[0]);
+	close(sv[1]);
+	engine_free(e);
+}
+
 static void test_off_by_default(void)
 {
 	struct engine *e = NULL;
@@ -794,6 +828,8 @@ int main(void)
 		  test_deferred_tasks_run_before_submit },
 		{ "tasks deferred by tasks run at once",
 		  test_tasks_deferred_by_tasks_run_at_once },
+		{ "idle tasks wait for idleness",
+		  test_idle_tasks_wait_for_idleness },
 		{ "busy poll is off by default", test_off_by_default },
 		{ "spin finds a ready socket", test_spin_finds_ready_socket },
 		{ "no spin while device I/O is in flight",
