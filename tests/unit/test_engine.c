@@ -209,7 +209,8 @@ static void test_idle_tasks_wait_for_idleness(void)
 	engine_defer_idle(e, &idle.t);	/* queued already: no-op */
 	CU_ASSERT_EQUAL_FATAL(engine_run_once(e), 0);
 	CU_ASSERT(d.called);		/* the data was there: not idle */
-	CU_ASSERT_STRING_EQUAL(order, "");
+	/* fatal: had the task run, the next turn would wait for nothing */
+	CU_ASSERT_STRING_EQUAL_FATAL(order, "");
 	CU_ASSERT(idle.t.queued);
 
 	/* nothing in flight now: the task runs, its recv completes */
