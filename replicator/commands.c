@@ -276,6 +276,7 @@ static int cmd_status(void *ctx, struct ctl_call *call, json_object *req,
 	add_u64(o, "send_waits", ss.send_waits);
 	add_u64(o, "reply_batches", ss.reply_batches);
 	add_u64(o, "reply_hold_giveups", ss.reply_hold_giveups);
+	add_u64(o, "reply_hold_expired", ss.reply_hold_expired);
 	add_u64(o, "peer_pending", ls.pending);
 	/* on-peer-loss = suspend: held until the peer is back */
 	add_u64(o, "suspended", ls.connected ? 0 : ls.pending);

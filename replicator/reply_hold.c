@@ -6,7 +6,8 @@ void reply_hold_init(struct reply_hold *h)
 	*h = (struct reply_hold){ .skip = HOLD_FIRST_PROBE };
 }
 
-static enum reply_hold_verdict give_up(struct reply_hold *h)
+static enum reply_hold_verdict give_up(struct reply_hold *h,
+				       enum reply_hold_verdict why)
 {
 	h->holding = false;
 	h->since_us = 0;
@@ -14,7 +15,7 @@ static enum reply_hold_verdict give_up(struct reply_hold *h)
 	if (h->backoff > HOLD_BACKOFF_MAX)
 		h->backoff = HOLD_BACKOFF_MAX;
 	h->skip = h->backoff;
-	return REPLY_SEND_GAVE_UP;
+	return why;
 }
 
 enum reply_hold_verdict reply_hold_check(struct reply_hold *h, unsigned n,
@@ -38,7 +39,9 @@ enum reply_hold_verdict reply_hold_check(struct reply_hold *h, unsigned n,
 	}
 	if (!h->since_us)
 		h->since_us = now_us ? now_us : 1;
-	if (idle || now_us - h->since_us >= HOLD_MAX_AGE_US)
-		return give_up(h);
+	if (idle)
+		return give_up(h, REPLY_SEND_GAVE_UP);
+	if (now_us - h->since_us >= HOLD_MAX_AGE_US)
+		return give_up(h, REPLY_SEND_EXPIRED);
 	return REPLY_HOLD;
 }

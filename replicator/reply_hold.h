@@ -47,7 +47,10 @@ enum reply_hold_verdict {
 	REPLY_HOLD,		/* keep them: ask again later */
 	REPLY_SEND,		/* send them now: not holding */
 	REPLY_SEND_BATCH,	/* a full batch gathered: send (success) */
-	REPLY_SEND_GAVE_UP,	/* stop holding for a while, send (failure) */
+	REPLY_SEND_GAVE_UP,	/* the loop idles: the client waits for
+				 * them; stop holding for a while, send */
+	REPLY_SEND_EXPIRED,	/* the same, the oldest HOLD_MAX_AGE_US
+				 * old while the loop was busy */
 };
 
 /* A fresh state: no holding for the first HOLD_FIRST_PROBE sends. */

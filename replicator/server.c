@@ -216,6 +216,7 @@ struct server {
 	struct engine_task idle_task;	/* sends them when the loop idles */
 	uint64_t reply_batches;		/* held replies sent as a batch */
 	uint64_t reply_hold_giveups;	/* holds ended: the client waited */
+	uint64_t reply_hold_expired;	/* of those, ended by the age limit */
 	/* REPD_TEST_SENDS_NOWAIT (tests only): replies' sendmsg carries
 	 * MSG_DONTWAIT, so that a full socket answers -EAGAIN to on_send,
 	 * as a sendmsg io_uring ran in a worker may (no test brings that
@@ -1960,6 +1961,10 @@ static bool conn_hold_replies(struct conn *c, bool idle)
 	case REPLY_SEND_BATCH:
 		srv->reply_batches++;
 		return false;
+	case REPLY_SEND_EXPIRED:
+		srv->reply_hold_expired++;
+		srv->reply_hold_giveups++;
+		return false;
 	case REPLY_SEND_GAVE_UP:
 		srv->reply_hold_giveups++;
 		return false;
@@ -2645,6 +2650,7 @@ void server_get_stats(const struct server *srv, struct server_stats *ret)
 	ret->send_waits = srv->send_waits;
 	ret->reply_batches = srv->reply_batches;
 	ret->reply_hold_giveups = srv->reply_hold_giveups;
+	ret->reply_hold_expired = srv->reply_hold_expired;
 	ret->resync_active = srv->rs.active;
 	ret->resync_done = srv->rs.done;
 	ret->resync_total = srv->rs.total;

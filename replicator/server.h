@@ -104,6 +104,7 @@ struct server_stats {
 	uint64_t send_waits;		/* waits for room in a client socket */
 	uint64_t reply_batches;		/* sends of held small replies, full */
 	uint64_t reply_hold_giveups;	/* holds ended: the client waited */
+	uint64_t reply_hold_expired;	/* of those, at the age limit */
 	bool resync_active;		/* this node is sync source now */
 	uint64_t resync_done, resync_total;	/* bytes */
 	uint64_t resync_ms;		/* since it started */

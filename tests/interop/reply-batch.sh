@@ -104,13 +104,16 @@ if sum(segs) > BURSTS + BURSTS // 4:
 EOF_PY
 
 # Every serial WRITE came back; the held ones were released because the
-# loop went idle, never as a batch: one reply at a time is all there was.
-read -r batches giveups < <(timeout 10 "$REPCTL" status --config "$CFG" \
+# loop went idle (not by the age limit, which only a loop woken by
+# something else, like its 1 s tick, would apply), never as a batch:
+# one reply at a time is all there was.
+read -r batches giveups expired < <(timeout 10 "$REPCTL" status --config "$CFG" \
 	--node alpha --json | "$PYTHON" -c 'import json, sys
 io = json.load(sys.stdin)["io"]
-print(io["reply_batches"], io["reply_hold_giveups"])') ||
+print(io["reply_batches"], io["reply_hold_giveups"], io["reply_hold_expired"])') ||
 	fail "repctl status --json failed"
 ((giveups >= 1)) || fail "io.reply_hold_giveups is '$giveups' after 300 serial WRITEs, want >= 1"
+((expired == 0)) || fail "io.reply_hold_expired is '$expired': held replies waited for the age limit, not for the loop to idle"
 ((batches == 0)) || fail "io.reply_batches is '$batches' with one reply in flight at a time, want 0"
 log "serial WRITEs: $giveups held replies released by an idle loop"
 

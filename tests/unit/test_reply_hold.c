@@ -123,7 +123,7 @@ static void test_age_limit(void)
 			REPLY_HOLD);
 	CU_ASSERT_EQUAL(reply_hold_check(&h, 2, 2 * SMALL,
 					 T0 + HOLD_MAX_AGE_US, false),
-			REPLY_SEND_GAVE_UP);
+			REPLY_SEND_EXPIRED);
 	CU_ASSERT(!h.holding);
 	CU_ASSERT_EQUAL(h.since_us, 0);
 }
