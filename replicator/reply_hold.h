@@ -8,8 +8,8 @@
  * fio's nbd engine sends the next, so nearly every reply went out alone:
  * one sendmsg and one TCP segment each, which the client's kernel
  * processes on the client's CPU when the segment lands while the client
- * is inside a send of its own (most of its time). Such a client has
- * dozens of replies queued unread anyway; holding ours until a few more
+ * is inside a send of its own (most of its time). Such a client has most
+ * of its replies queued unread anyway; holding ours until a few more
  * join them costs it nothing and takes work off both sides.
  *
  * A client that waits for its replies before sending more (queue depth 1
